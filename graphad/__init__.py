@@ -1,0 +1,23 @@
+"""graphad: a graph-compiling automatic differentiation engine.
+
+Trace numpy-style Python into a graph IR you can see, differentiate it as a
+graph, optimize it, and compile it.
+"""
+from . import numpy
+from .api import Staged, compile, grad, inspect, value_and_grad, vjp
+from .errors import (EscapedTracerError, GraphadError, IndexOutOfBoundsError, RenderError,
+                     ShapeError, TracerBoolConversionError, TypeMismatchError,
+                     UnsupportedOperationError, VerificationError)
+from .ir import Graph, TensorType
+from .stages import Stages
+
+stop_gradient = numpy.stop_gradient
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "EscapedTracerError", "Graph", "GraphadError", "IndexOutOfBoundsError", "RenderError",
+    "ShapeError", "Staged", "Stages", "TensorType", "TracerBoolConversionError",
+    "TypeMismatchError", "UnsupportedOperationError", "VerificationError", "compile", "grad",
+    "inspect", "numpy", "stop_gradient", "value_and_grad", "vjp",
+]

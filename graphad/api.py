@@ -1,0 +1,205 @@
+"""The public transformations, wiring trace -> transform -> optimize -> backend.
+
+A `Staged` function is a Python function plus one graph transformation
+(identity for `compile`, reverse mode for `grad`) and a backend. On a call it
+computes the signature (pytree structure, shapes, dtypes, static values),
+stages the function once per signature, and either runs the cached executable
+(plain values) or inlines the optimized graph into the enclosing trace (traced
+values), which is how transformations nest.
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from . import numpy as gnp
+from .backends import BACKENDS, DEFAULT_BACKEND, prepare
+from .errors import GraphadError
+from .ir import Graph
+from .passes.dce import dce
+from .passes.pipeline import optimize
+from .passes.reverse_mode import reverse_mode
+from .stages import Stages
+from .trace import Tracer, inline_graph, trace_function
+from .tree import LEAF, TreeDef, tree_flatten, tree_leaves, tree_unflatten
+
+
+def _leaf_key(leaf):
+    if isinstance(leaf, np.ndarray):
+        return (leaf.shape, leaf.dtype)
+    if isinstance(leaf, Tracer):
+        return (leaf.shape, leaf.dtype)
+    if isinstance(leaf, np.generic):
+        return ((), leaf.dtype)
+    return type(leaf)
+
+
+def _identity(tf):
+    return tf.graph, tf.out_tree
+
+
+class _Grad:
+    """Reverse mode w.r.t. the leaves of the positional arguments `argnums`."""
+
+    def __init__(self, argnums, with_value):
+        self.argnums = argnums
+        self.with_value = with_value
+
+    def __call__(self, tf):
+        argnums = (self.argnums,) if isinstance(self.argnums, int) else tuple(self.argnums)
+        (out,) = tf.graph.outputs if tf.out_tree == LEAF else (None,)
+        if out is None or out.type.shape != () or not out.type.is_float:
+            got = "a pytree " + repr(tf.out_tree) if out is None else f"a value of type {out.type}"
+            raise GraphadError(f"grad requires a function returning one float scalar; it returned {got}"
+                               " (use vjp or jacrev for non-scalar outputs)")
+        wrt, trees = [], []
+        for a in argnums:
+            if a not in tf.arg_ranges:
+                raise GraphadError(f"argnums={a}: the function was called with {len(tf.arg_trees)} "
+                                   "arguments, or that argument is static")
+            start, stop = tf.arg_ranges[a]
+            for i in range(start, stop):
+                t = tf.graph.inputs[i].type
+                if not t.is_float:
+                    raise GraphadError(
+                        f"grad with respect to argument {a}: it has a leaf of dtype {t.dtype}; "
+                        "gradients need float inputs (write 1.0 rather than 1, or astype(float))")
+            wrt.extend(range(start, stop))
+            trees.append(tf.arg_trees[a])
+        graph = reverse_mode(tf.graph, wrt)
+        grad_tree = trees[0] if isinstance(self.argnums, int) else TreeDef("tuple", None, tuple(trees))
+        outputs = graph.outputs[1:]
+        out_tree = grad_tree
+        if self.with_value:
+            outputs = graph.outputs[:1] + outputs
+            out_tree = TreeDef("tuple", None, (LEAF, grad_tree))
+        return dce(Graph(graph.inputs, graph.nodes, outputs)), out_tree
+
+
+class Staged:
+    """A function staged to a graph per input signature; see the module docstring."""
+
+    def __init__(self, fun, transform=_identity, backend=None, static_argnums=(), passes=None):
+        if backend is not None and backend not in BACKENDS:
+            raise GraphadError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
+        self.fun = fun
+        self.transform = transform
+        self.backend = backend                  # None: evaluate with the numpy oracle
+        self.static_argnums = frozenset(
+            (static_argnums,) if isinstance(static_argnums, int) else static_argnums)
+        self.passes = passes
+        self._cache = {}
+        functools.update_wrapper(self, fun, updated=())
+
+    def _key(self, args):
+        statics = []
+        dynamic = []
+        for i, a in enumerate(args):
+            if i in self.static_argnums:
+                try:
+                    hash(a)
+                except TypeError:
+                    raise GraphadError(f"static argument {i} of type {type(a).__name__} is not "
+                                       "hashable; static arguments must be hashable") from None
+                statics.append((i, type(a), a))
+            else:
+                dynamic.append(a)
+        leaves, tree = tree_flatten(tuple(dynamic))
+        return (tree, tuple(map(_leaf_key, leaves)), tuple(statics), len(args)), leaves
+
+    def stage(self, args) -> Stages:
+        tf = trace_function(self.fun, args, self.static_argnums)
+        adjoint, out_tree = self.transform(tf)
+        optimized, records = optimize(adjoint, self.passes)
+        fused = prepare(optimized, self.backend or "numpy")
+        return Stages(tf.graph, adjoint, optimized, fused, records, out_tree, tf.captured)
+
+    def _stages(self, args):
+        key, leaves = self._key(args)
+        stages = self._cache.get(key)
+        if stages is None:
+            stages = self.stage(args)
+            if not stages.captured:       # a closure over traced values is not reusable
+                self._cache[key] = stages
+        return stages, leaves
+
+    def __call__(self, *args, **kwargs):
+        if kwargs:
+            raise GraphadError(f"{self.__name__}: pass arguments positionally "
+                               f"(got keywords {sorted(kwargs)})")
+        stages, leaves = self._stages(args)
+        if stages.captured or any(isinstance(leaf, Tracer) for leaf in leaves):
+            outs = inline_graph(stages.optimized, list(leaves) + stages.captured)
+        else:
+            exe = stages.executable(self.backend or "numpy")
+            outs = [o[()] if o.ndim == 0 else o for o in exe([np.asarray(x) for x in leaves])]
+        return tree_unflatten(stages.out_tree, outs)
+
+    def inspect(self, *args) -> Stages:
+        """The stages for these arguments (traces and optimizes; does not run)."""
+        return self._stages(args)[0]
+
+    def cache_info(self):
+        return {"signatures": len(self._cache)}
+
+    def __repr__(self):
+        return f"<graphad.Staged {getattr(self, '__name__', '?')} backend={self.backend}>"
+
+
+def compile(fun, static_argnums=(), backend=DEFAULT_BACKEND, passes=None):  # noqa: A001
+    """Trace on first call per signature, optimize, compile with `backend`, cache."""
+    if isinstance(fun, Staged):
+        statics = fun.static_argnums | frozenset(
+            (static_argnums,) if isinstance(static_argnums, int) else static_argnums)
+        return Staged(fun.fun, fun.transform, backend, statics, passes)
+    return Staged(fun, _identity, backend, static_argnums, passes)
+
+
+def _differentiate(fun, argnums, with_value):
+    transform = _Grad(argnums, with_value)
+    if isinstance(fun, Staged) and fun.transform is _identity:
+        return Staged(fun.fun, transform, fun.backend, fun.static_argnums, fun.passes)
+    backend = fun.backend if isinstance(fun, Staged) else None
+    return Staged(fun, transform, backend)
+
+
+def grad(fun, argnums=0):
+    """Gradient of a scalar-valued `fun` w.r.t. argument(s) `argnums`."""
+    return _differentiate(fun, argnums, with_value=False)
+
+
+def value_and_grad(fun, argnums=0):
+    """`(fun(*args), grad(fun)(*args))` computed in one pass."""
+    return _differentiate(fun, argnums, with_value=True)
+
+
+def vjp(fun, *primals):
+    """`(out, vjp_fn)`; `vjp_fn(cotangent)` returns one cotangent per primal."""
+    forward = fun if isinstance(fun, Staged) else Staged(fun)
+    out = forward(*primals)
+    out_tree = tree_flatten(out)[1]
+    n = len(primals)
+
+    def pairing(*args):
+        outs, cts = tree_leaves(forward(*args[:n])), tree_leaves(args[n])
+        terms = [gnp.sum(o * c) for o, c in zip(outs, cts) if np.dtype(o.dtype).kind == "f"]
+        return sum(terms[1:], terms[0]) if terms else gnp.asarray(0.0)
+
+    pullback = _differentiate(pairing, tuple(range(n)), with_value=False)
+    if isinstance(fun, Staged):
+        pullback.backend = fun.backend
+
+    def vjp_fn(cotangent):
+        ct_tree = tree_flatten(cotangent)[1]
+        if ct_tree != out_tree:
+            raise GraphadError(f"vjp_fn: the cotangent has structure {ct_tree}, the output {out_tree}")
+        return pullback(*primals, cotangent)
+
+    return out, vjp_fn
+
+
+def inspect(fun, *args) -> Stages:
+    """The stages of `fun` for these arguments: traced, adjoint, optimized, fused."""
+    staged = fun if isinstance(fun, Staged) else Staged(fun)
+    return staged.inspect(*args)

@@ -1,0 +1,69 @@
+"""The stages of one staged function for one signature: what `inspect` returns."""
+from __future__ import annotations
+
+
+class Stages:
+    """traced -> adjoint -> optimized -> fused, with the pass records.
+
+    `traced` is the user's function as traced (forward only), `adjoint` adds
+    the derivative computation (equal to `traced` for plain compilation),
+    `optimized` is the pass pipeline's output and `fused` what the backend
+    compiles.
+    """
+
+    NAMES = ("traced", "adjoint", "optimized", "fused")
+
+    def __init__(self, traced, adjoint, optimized, fused, records, out_tree, captured):
+        self.traced = traced
+        self.adjoint = adjoint
+        self.optimized = optimized
+        self.fused = fused
+        self.records = records
+        self.out_tree = out_tree
+        self.captured = captured
+        self._executables = {}
+
+    def graphs(self):
+        return {name: getattr(self, name) for name in self.NAMES}
+
+    def executable(self, backend: str):
+        exe = self._executables.get(backend)
+        if exe is None:
+            from .backends import compile_graph
+            graph = self.fused if backend != "numpy" else self.optimized
+            exe = self._executables[backend] = compile_graph(graph, backend)
+        return exe
+
+    def stats(self) -> "StageStats":
+        return StageStats(self)
+
+    def render(self, directory, format="svg", **options):
+        from .render import render_stages
+        return render_stages(self, directory, format=format, **options)
+
+    def _repr_html_(self):
+        from .render import stages_html
+        return stages_html(self)
+
+    def __repr__(self):
+        counts = ", ".join(f"{n}={getattr(self, n).count_nodes()}" for n in self.NAMES)
+        return f"<Stages {counts}>"
+
+
+class StageStats:
+    """Node counts per stage and the pass pipeline's record; prints as a table."""
+
+    def __init__(self, stages: Stages):
+        self.nodes = {name: g.count_nodes() for name, g in stages.graphs().items()}
+        self.passes = list(stages.records)
+
+    def __str__(self):
+        lines = ["stage        nodes"]
+        lines += [f"{name:<12} {count:>5}" for name, count in self.nodes.items()]
+        if self.passes:
+            lines += ["", "pass          round  before  after   time"]
+            lines += [f"{r['pass']:<13} {r['round']:>5} {r['before']:>7} {r['after']:>6} "
+                      f"{r['seconds'] * 1e3:>6.2f} ms" for r in self.passes]
+        return "\n".join(lines)
+
+    __repr__ = __str__
