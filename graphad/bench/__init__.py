@@ -1,0 +1,1 @@
+"""Benchmarks: the bundled workloads and the compiled-vs-eager harness."""

@@ -1,0 +1,1 @@
+"""Optimization passes: each a pure function Graph -> Graph."""
