@@ -25,13 +25,17 @@ from .trace import Tracer, inline_graph, trace_function
 from .tree import LEAF, TreeDef, tree_flatten, tree_leaves, tree_unflatten
 
 
+_SCALAR_KEYS = {float: ((), np.dtype(np.float64)), int: ((), np.dtype(np.int64)),
+                bool: ((), np.dtype(np.bool_))}
+
+
 def _leaf_key(leaf):
-    if isinstance(leaf, np.ndarray):
+    """(shape, dtype) the leaf traces as: a Python float and np.float64 key alike."""
+    key = _SCALAR_KEYS.get(type(leaf))
+    if key is not None:
+        return key
+    if isinstance(leaf, (np.ndarray, np.generic, Tracer)):
         return (leaf.shape, leaf.dtype)
-    if isinstance(leaf, Tracer):
-        return (leaf.shape, leaf.dtype)
-    if isinstance(leaf, np.generic):
-        return ((), leaf.dtype)
     return type(leaf)
 
 
