@@ -17,7 +17,8 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from .errors import EscapedTracerError, GraphadError, TracerBoolConversionError
+from .errors import (EscapedTracerError, GraphadError, ShapeError, TracerBoolConversionError,
+                     TypeMismatchError)
 from .ir import Const, Graph, GraphBuilder, TensorType, Var
 from .prims.creation import constant_p
 from .tree import tree_flatten, tree_unflatten
@@ -64,7 +65,11 @@ class GraphTrace:
                 f"a traced value was used after its trace finished ({prim.name} at {user_location()}). "
                 "Values computed inside a transformed function must be returned from it, "
                 "not stored in globals or closures.")
-        outs = self.builder.add(prim, [self.var_of(a) for a in args], attrs)
+        try:
+            outs = self.builder.add(prim, [self.var_of(a) for a in args], attrs)
+        except (ShapeError, TypeMismatchError) as e:
+            # The shape rule speaks of operands; add where the user wrote the operation.
+            raise type(e)(f"{e}\n  in {prim.name}, at {user_location()}") from None
         tracers = tuple(Tracer(self, v) for v in outs)
         return tracers if prim.multiple_results else tracers[0]
 

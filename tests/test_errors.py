@@ -45,9 +45,14 @@ def test_unsupported_numpy_function_is_named():
         graphad.compile(lambda x: np.unique(x), backend="numpy")(np.ones(4))
 
 
-def test_shape_mismatch_names_both_shapes():
-    with pytest.raises(graphad.ShapeError, match=re.escape("(3,)") + ".*" + re.escape("(4,)")):
-        graphad.grad(lambda x, y: gnp.sum(x * y))(np.ones(3), np.ones(4))
+def test_shape_mismatch_names_both_shapes_and_the_users_line():
+    def f(x, y):
+        return gnp.sum(x * y)
+
+    with pytest.raises(graphad.ShapeError, match=re.escape("(3,)") + ".*" + re.escape("(4,)")) as info:
+        graphad.grad(f)(np.ones(3), np.ones(4))
+    assert f"test_errors.py\", line {f.__code__.co_firstlineno + 1}" in str(info.value)
+    assert "gnp.sum(x * y)" in str(info.value)
     with pytest.raises(graphad.ShapeError, match="contracted dimensions do not match"):
         graphad.grad(lambda x: gnp.sum(x @ np.ones((4, 2))))(np.ones((2, 3)))
 
