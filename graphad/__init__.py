@@ -5,6 +5,7 @@ graph, optimize it, and compile it.
 """
 from . import numpy
 from .api import Staged, compile, grad, inspect, value_and_grad, vjp
+from .control import cond, fori_loop, while_loop
 from .errors import (EscapedTracerError, GraphadError, IndexOutOfBoundsError, RenderError,
                      ShapeError, TracerBoolConversionError, TypeMismatchError,
                      UnsupportedOperationError, VerificationError)
@@ -19,5 +20,8 @@ __all__ = [
     "EscapedTracerError", "Graph", "GraphadError", "IndexOutOfBoundsError", "RenderError",
     "ShapeError", "Staged", "Stages", "TensorType", "TracerBoolConversionError",
     "TypeMismatchError", "UnsupportedOperationError", "VerificationError", "compile", "grad",
-    "inspect", "numpy", "stop_gradient", "value_and_grad", "vjp",
+    "inspect", "numpy", "stop_gradient", "value_and_grad", "vjp", "cond", "while_loop",
+    "fori_loop",
 ]
+
+from . import nn, optim, tree  # noqa: E402  (training: losses, optimizers, pytrees)

@@ -116,3 +116,49 @@ def tree_map(f, tree, *rest):
             raise ValueError(f"tree structures differ: {td} vs {r_td}")
         others.append(r_leaves)
     return tree_unflatten(td, [f(*xs) for xs in zip(leaves, *others)])
+
+
+def flatten(tree):
+    """`(vector, unflatten)`: every leaf raveled into one float vector, like autograd's
+    misc.flatten. `unflatten(v)` rebuilds the tree, each leaf with its shape and dtype.
+
+    The vector's dtype is numpy's promotion of the leaves' dtypes, float64 when
+    that is not a float type (an all-float32 tree gives a float32 vector). Works
+    on traced values too, so it can be used inside compiled functions.
+    """
+    from math import prod
+
+    import numpy as np
+
+    from . import numpy as gnp          # imported here: tree.py is below graphad.numpy
+    from .errors import ShapeError
+
+    leaves, treedef = tree_flatten(tree)
+    arrays = [gnp.asarray(leaf) for leaf in leaves]
+    dtype = np.result_type(*[a.dtype for a in arrays]) if arrays else np.dtype(np.float64)
+    if dtype.kind != "f":
+        dtype = np.dtype(np.float64)
+    specs = [(type(leaf), tuple(a.shape), np.dtype(a.dtype)) for leaf, a in zip(leaves, arrays)]
+    if arrays:
+        vector = gnp.concatenate([gnp.astype(gnp.ravel(a), dtype) for a in arrays])
+    else:
+        vector = np.zeros(0, dtype)
+
+    def unflatten(vector):
+        size = sum(prod(shape) for _, shape, _ in specs)
+        if tuple(gnp.shape(vector)) != (size,):
+            raise ShapeError(f"unflatten expects a vector of shape ({size},) like the one flatten "
+                             f"returned, got shape {tuple(gnp.shape(vector))}")
+        out, start = [], 0
+        for kind, shape, leaf_dtype in specs:
+            stop = start + prod(shape)
+            leaf = gnp.astype(gnp.reshape(vector[start:stop], shape), leaf_dtype)
+            if kind in (bool, int, float) and not gnp._traced(leaf):
+                leaf = kind(leaf)               # a Python scalar comes back as one
+            elif issubclass(kind, np.generic) and not gnp._traced(leaf):
+                leaf = leaf[()]
+            out.append(leaf)
+            start = stop
+        return tree_unflatten(treedef, out)
+
+    return vector, unflatten
