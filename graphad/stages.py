@@ -22,6 +22,31 @@ class Stages:
         self.out_tree = out_tree
         self.captured = captured
         self._executables = {}
+        self.name = None            # display only, set by `describe`
+        self.input_names = None
+        self.wrt = None
+
+    def describe(self, fun, traced, argnums=None):
+        """Record, for display, the user's names of inputs and outputs and which
+        inputs are differentiated (`argnums` of grad; None for plain compile)."""
+        from .render import remember
+        from .viz.names import input_names, output_names
+
+        self.name = getattr(fun, "__name__", None)
+        self.input_names = input_names(fun, traced)
+        if argnums is not None:
+            argnums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+            self.wrt = tuple(i for a in argnums if a in traced.arg_ranges
+                             for i in range(*traced.arg_ranges[a]))
+        for name, graph in self.graphs().items():
+            if len(graph.inputs) != len(self.input_names):
+                continue
+            if name == "traced":
+                outs = output_names(traced.out_tree, graph)
+            else:
+                outs = output_names(self.out_tree, graph, self.input_names, self.wrt)
+            remember(graph, input_names=self.input_names, wrt=self.wrt, output_names=outs)
+        return self
 
     def graphs(self):
         return {name: getattr(self, name) for name in self.NAMES}
@@ -61,9 +86,11 @@ class StageStats:
         lines = ["stage        nodes"]
         lines += [f"{name:<12} {count:>5}" for name, count in self.nodes.items()]
         if self.passes:
-            lines += ["", "pass          round  before  after   time"]
+            lines += ["", "pass          round  before  after   time      what it did"]
             lines += [f"{r['pass']:<13} {r['round']:>5} {r['before']:>7} {r['after']:>6} "
-                      f"{r['seconds'] * 1e3:>6.2f} ms" for r in self.passes]
-        return "\n".join(lines)
+                      f"{r['seconds'] * 1e3:>6.2f} ms  "
+                      + ", ".join(f"{k} {n}" for k, n in sorted(r.get("hits", {}).items()))
+                      for r in self.passes]
+        return "\n".join(line.rstrip() for line in lines)
 
     __repr__ = __str__

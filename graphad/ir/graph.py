@@ -154,5 +154,9 @@ class Graph:
         return graph_to_dot(self, **options)
 
     def _repr_svg_(self):
+        from graphad.errors import RenderError
         from graphad.render import graph_svg
-        return graph_svg(self)
+        try:
+            return graph_svg(self)
+        except RenderError:         # no Graphviz: Jupyter falls back to the text
+            return None
