@@ -10,19 +10,25 @@ values), which is how transformations nest.
 from __future__ import annotations
 
 import functools
+import itertools
+import logging
 
 import numpy as np
 
+from . import cache
 from . import numpy as gnp
 from .backends import BACKENDS, DEFAULT_BACKEND, prepare
 from .errors import GraphadError
 from .ir import Graph
 from .passes.dce import dce
+from .passes.inline_custom import inline_custom_calls
 from .passes.pipeline import optimize
 from .passes.reverse_mode import reverse_mode
 from .stages import Stages
 from .trace import Tracer, inline_graph, trace_function
 from .tree import LEAF, TreeDef, tree_flatten, tree_leaves, tree_unflatten
+
+_MISS = cache.MISS
 
 
 _SCALAR_KEYS = {float: ((), np.dtype(np.float64)), int: ((), np.dtype(np.int64)),
@@ -84,6 +90,12 @@ class _Grad:
 class Staged:
     """A function staged to a graph per input signature; see the module docstring."""
 
+    _log = logging.getLogger("graphad")
+
+    @staticmethod
+    def _no_guard(args):
+        return cache.MISS
+
     def __init__(self, fun, transform=_identity, backend=None, static_argnums=(), passes=None):
         if backend is not None and backend not in BACKENDS:
             raise GraphadError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
@@ -93,12 +105,18 @@ class Staged:
         self.static_argnums = frozenset(
             (static_argnums,) if isinstance(static_argnums, int) else static_argnums)
         self.passes = passes
-        self._cache = {}
+        self._cache = {}                        # signature -> Stages
+        self._guards = {}                       # signature -> guard (see graphad.cache)
+        self._guard = self._no_guard            # the last call's signature, checked first
+        self._last_key = None
+        self._hits = self._misses = 0           # hits outside the guards
+        self._fast_hits = itertools.count()     # hits through a guard (next() is cheap)
+        self._miss_reasons = []
         functools.update_wrapper(self, fun, updated=())
 
     def _key(self, args):
-        statics = []
-        dynamic = []
+        """(signature, leaves): one key part per positional argument (see graphad.cache)."""
+        parts, leaves = [], []
         for i, a in enumerate(args):
             if i in self.static_argnums:
                 try:
@@ -106,46 +124,92 @@ class Staged:
                 except TypeError:
                     raise GraphadError(f"static argument {i} of type {type(a).__name__} is not "
                                        "hashable; static arguments must be hashable") from None
-                statics.append((i, type(a), a))
+                parts.append(("static", type(a), a))
             else:
-                dynamic.append(a)
-        leaves, tree = tree_flatten(tuple(dynamic))
-        return (tree, tuple(map(_leaf_key, leaves)), tuple(statics), len(args)), leaves
+                arg_leaves, tree = tree_flatten(a)
+                parts.append((tree, tuple(map(_leaf_key, arg_leaves))))
+                leaves += arg_leaves
+        return tuple(parts), leaves
 
     def stage(self, args) -> Stages:
         tf = trace_function(self.fun, args, self.static_argnums)
         adjoint, out_tree = self.transform(tf)
         optimized, records = optimize(adjoint, self.passes)
-        fused = prepare(optimized, self.backend or "numpy")
-        return Stages(tf.graph, adjoint, optimized, fused, records, out_tree, tf.captured)
+        fused = prepare(inline_custom_calls(optimized), self.backend or "numpy")  # no custom nodes
+        stages = Stages(tf.graph, adjoint, optimized, fused, records, out_tree, tf.captured)
+        return stages.describe(self.fun, tf, getattr(self.transform, "argnums", None))
 
     def _stages(self, args):
         key, leaves = self._key(args)
         stages = self._cache.get(key)
-        if stages is None:
+        hit = stages is not None
+        if not hit:
+            self._note_miss(key)
             stages = self.stage(args)
             if not stages.captured:       # a closure over traced values is not reusable
                 self._cache[key] = stages
-        return stages, leaves
+        return stages, leaves, key, hit
+
+    def _note_miss(self, key):
+        self._misses += 1
+        name = getattr(self, "__name__", "?")
+        if self._last_key is None:
+            reason = "first call"
+            self._log.debug("%s: tracing for its first signature", name)
+        else:
+            reason = cache.explain_miss(self._last_key, key)
+            self._log.info("%s: cache miss, tracing again: %s", name, reason)
+        self._miss_reasons = (self._miss_reasons + [reason])[-16:]
 
     def __call__(self, *args, **kwargs):
+        out = self._guard(args)           # the signature of the last call, checked inline
+        if out is not _MISS and not kwargs:
+            return out
         if kwargs:
             raise GraphadError(f"{self.__name__}: pass arguments positionally "
                                f"(got keywords {sorted(kwargs)})")
-        stages, leaves = self._stages(args)
+        stages, leaves, key, hit = self._stages(args)
         if stages.captured or any(isinstance(leaf, Tracer) for leaf in leaves):
+            self._hits += hit
             outs = inline_graph(stages.optimized, list(leaves) + stages.captured)
-        else:
+            return tree_unflatten(stages.out_tree, outs)
+        self._last_key = key
+        guard = self._guards.get(key)
+        if guard is None:                 # first run of this signature: compile, make its guard
+            self._hits += hit
             exe = stages.executable(self.backend or "numpy")
-            outs = [o[()] if o.ndim == 0 else o for o in exe([np.asarray(x) for x in leaves])]
-        return tree_unflatten(stages.out_tree, outs)
+            outs = exe.run(*leaves) if hasattr(exe, "run") else \
+                [o[()] if o.ndim == 0 else o for o in exe([np.asarray(x) for x in leaves])]
+            self._guard = self._guards[key] = self._make_guard(key, stages, exe)
+            return tree_unflatten(stages.out_tree, list(outs))
+        self._guard = guard
+        out = guard(args)
+        if out is _MISS:                  # e.g. an ndarray subclass: not the guard's types
+            self._hits += 1
+            exe = stages.executable(self.backend or "numpy")
+            outs = exe([np.asarray(x) for x in leaves])
+            out = tree_unflatten(stages.out_tree, [o[()] if o.ndim == 0 else o for o in outs])
+        return out
+
+    def _make_guard(self, key, stages, exe):
+        if hasattr(exe, "kernel"):        # numba: call the machine code directly
+            return cache.make_guard(key, exe.kernel, exe.constants, exe.converters, exe.out_index,
+                                    stages.out_tree, self._fast_hits)
+        run = (lambda *leaves: exe([np.asarray(x) for x in leaves]))
+        converters = [(lambda o: o[()]) if not v.shape else None for v in stages.fused.outputs]
+        return cache.make_guard(key, run, (), converters, range(len(converters)),
+                                stages.out_tree, self._fast_hits)
 
     def inspect(self, *args) -> Stages:
         """The stages for these arguments (traces and optimizes; does not run)."""
         return self._stages(args)[0]
 
     def cache_info(self):
-        return {"signatures": len(self._cache)}
+        """Signatures cached, hits and misses, and why the latest misses happened."""
+        hits = self._hits + int(repr(self._fast_hits)[6:-1])      # repr is 'count(n)'
+        return {"signatures": len(self._cache), "hits": hits, "misses": self._misses,
+                "last_miss": self._miss_reasons[-1] if self._miss_reasons else None,
+                "miss_reasons": list(self._miss_reasons)}
 
     def __repr__(self):
         return f"<graphad.Staged {getattr(self, '__name__', '?')} backend={self.backend}>"

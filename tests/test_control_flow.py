@@ -150,3 +150,16 @@ def test_python_if_error_points_to_cond():
 
     with pytest.raises(graphad.TracerBoolConversionError, match="graphad.cond"):
         graphad.grad(f)(1.0)
+
+
+def test_forward_mode_through_while_and_fori_matches_finite_differences():
+    def f(x):
+        v, _ = while_loop(lambda s: s[0] < 100.0, lambda s: (s[0] * x, s[1] + 1), (x, 0))
+        return v
+
+    for x in (1.5, 3.0):
+        assert graphad.jvp(f, (x,), (1.0,))[1] == pytest.approx(graphad.grad(f)(x), rel=1e-13)
+
+    g = lambda w: fori_loop(0, 5, lambda i, h: gnp.tanh(h * w + 0.1 * i), 0.3)  # noqa: E731
+    assert graphad.jvp(g, (0.7,), (1.0,))[1] == pytest.approx(central_difference(g, 0.7), rel=1e-7)
+    np.testing.assert_allclose(graphad.jacfwd(g)(0.7), graphad.grad(g)(0.7), rtol=1e-13)

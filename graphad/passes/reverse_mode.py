@@ -16,10 +16,11 @@ import numpy as np
 from ..errors import GraphadError
 from ..ir import Graph
 from ..prims.core import Masked
-from ..prims.elementwise import logical_or, select, zeros_of
+from ..prims.elementwise import logical_and, logical_or, select, zeros_of
 from ..prims.shape import broadcast_to, sum_to_shape
 from ..trace import Tracer, new_trace, replay
 from .dce import dce
+from .inline_custom import inline_custom_calls
 
 
 def _active_vars(graph: Graph, wrt):
@@ -78,7 +79,8 @@ def backward(nodes, read, cotangents: dict, active):
                 ct, ct_mask = ct.value, ct.mask
             if guard:
                 ct = select(mask, ct, zeros_of(ct))
-                ct_mask = mask if ct_mask is None else ct_mask
+                # zero outside both masks: nested wheres keep the outer one's zeros
+                ct_mask = mask if ct_mask is None else logical_and(mask, ct_mask)
             if tuple(ct.shape) != var.type.shape:
                 ct, ct_mask = sum_to_shape(ct, var.type.shape), None
             new = _Cotangent(ct, ct_mask)
@@ -117,7 +119,8 @@ def reverse_mode(graph: Graph, wrt, seed_inputs: bool = False) -> Graph:
             value = ct.value if ct is not None else broadcast_to(zeros_of(v), v.type.shape)
             outs.append(trace.var_of(value))
         b = trace.builder
-        return dce(Graph(b.inputs, b.nodes, outs))
+        # Custom rules are used now: their nodes become plain fwd nodes (inline_custom.py).
+        return dce(inline_custom_calls(Graph(b.inputs, b.nodes, outs)))
 
 
 def _as_traced(trace, value):

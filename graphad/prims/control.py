@@ -72,8 +72,9 @@ def _cond_vjp(g, pred, *operands, out, true_branch, false_branch):
 
 def _cond_jvp(t, pred, *operands, out, true_branch, false_branch):
     from ..passes.forward_mode import tangent_graph
-    return cond_p.bind(pred, *operands, *t[1:], true_branch=tangent_graph(true_branch),
+    outs = cond_p.bind(pred, *operands, *t[1:], true_branch=tangent_graph(true_branch),
                        false_branch=tangent_graph(false_branch))
+    return tuple(outs[len(out):])        # tangent graphs return (outputs..., tangents...)
 
 
 cond_p = Primitive("cond", infer=_cond_type, impl=_cond_impl, kind="control", multiple_results=True,
