@@ -10,6 +10,8 @@ and jvp is `x_dot * d`, so each identity is written once.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..errors import TypeMismatchError
@@ -39,6 +41,11 @@ neg_p = _unary("neg", np.negative, vjp=lambda g, x, *, out: (-g,), jvp=lambda t,
 exp_p = _unary("exp", np.exp, lambda x, out: out)
 log_p = _unary("log", np.log, lambda x, out: reciprocal(x))
 log1p_p = _unary("log1p", np.log1p, lambda x, out: reciprocal(1 + x))
+# Base 2 and 10 are primitives: exp(x ln 2) and log(x) / ln 10 are off by ulps
+# (log(1000) / ln 10 = 2.9999999999999996), which integer code notices.
+exp2_p = _unary("exp2", np.exp2, lambda x, out: out * math.log(2))
+log2_p = _unary("log2", np.log2, lambda x, out: reciprocal(x * math.log(2)))
+log10_p = _unary("log10", np.log10, lambda x, out: reciprocal(x * math.log(10)))
 expm1_p = _unary("expm1", np.expm1, lambda x, out: out + 1)
 sin_p = _unary("sin", np.sin, lambda x, out: cos(x))
 cos_p = _unary("cos", np.cos, lambda x, out: -sin(x))
@@ -49,6 +56,9 @@ cosh_p = _unary("cosh", np.cosh, lambda x, out: sinh(x))
 arcsin_p = _unary("arcsin", np.arcsin, lambda x, out: reciprocal(sqrt(1 - x * x)))
 arccos_p = _unary("arccos", np.arccos, lambda x, out: -reciprocal(sqrt(1 - x * x)))
 arctan_p = _unary("arctan", np.arctan, lambda x, out: reciprocal(1 + x * x))
+arcsinh_p = _unary("arcsinh", np.arcsinh, lambda x, out: reciprocal(sqrt(x * x + 1)))
+arccosh_p = _unary("arccosh", np.arccosh, lambda x, out: reciprocal(sqrt(x * x - 1)))
+arctanh_p = _unary("arctanh", np.arctanh, lambda x, out: reciprocal(1 - x * x))
 sqrt_p = _unary("sqrt", np.sqrt, lambda x, out: 0.5 * reciprocal(out))
 square_p = _unary("square", np.square, lambda x, out: 2 * x)
 abs_p = _unary("abs", np.abs, lambda x, out: sign(x))
@@ -92,15 +102,23 @@ def _tie_weight(x, y, strict):
     return w + 0.5 * convert(eq(x, y), x.dtype)
 
 
-def _pow_vjp(g, x, y, *, out):
-    # d/dy x**y = out * log(x); defined as 0 where x <= 0 (no real logarithm).
+def _pow_partials(x, y, out):
+    """(d/dx, d/dy) of x**y. d/dx is y * x**(y-1), taken as 0 where y == 0 (x**0 is
+    constant; 0 * 0**-1 would be NaN). d/dy is out * log(x), 0 where x <= 0."""
+    y_zero = eq(y, zeros_of(y))
+    dx = select(y_zero, zeros_of(x), y * pow(x, select(y_zero, ones_of(y), y - 1)))
     safe_x = select(gt(x, zeros_of(x)), x, ones_of(x))
-    return g * (y * pow(x, y - 1)), g * (out * log(safe_x))
+    return dx, out * log(safe_x)
+
+
+def _pow_vjp(g, x, y, *, out):
+    dx, dy = _pow_partials(x, y, out)
+    return g * dx, g * dy
 
 
 def _pow_jvp(t, x, y, *, out):
-    safe_x = select(gt(x, zeros_of(x)), x, ones_of(x))
-    return t[0] * (y * pow(x, y - 1)) + t[1] * (out * log(safe_x))
+    dx, dy = _pow_partials(x, y, out)
+    return t[0] * dx + t[1] * dy
 
 
 add_p = _binary("add", np.add, lambda g, x, y, *, out: (g, g),
@@ -124,6 +142,17 @@ arctan2_p = _binary(
     "arctan2", np.arctan2,
     lambda g, y, x, *, out: (g * x / (x * x + y * y), -(g * y) / (x * x + y * y)),
     lambda t, y, x, *, out: (t[0] * x - t[1] * y) / (x * x + y * y))
+
+
+
+def _trunc(z):
+    return select(lt(z, zeros_of(z)), ceil(z), floor(z))
+
+
+# fmod(x, y) = x - trunc(x / y) * y, computed exactly (C fmod); remainder and
+# floor_divide in graphad.numpy build on it the way numpy's divmod does.
+fmod_p = _binary("fmod", np.fmod, lambda g, x, y, *, out: (g, -(g * _trunc(x / y))),
+                 lambda t, x, y, *, out: t[0] - t[1] * _trunc(x / y))
 
 eq_p = _compare("eq", np.equal)
 ne_p = _compare("ne", np.not_equal)
@@ -187,12 +216,14 @@ def _op(p):
 
 
 neg, exp, log, log1p, expm1 = map(_op, (neg_p, exp_p, log_p, log1p_p, expm1_p))
+exp2, log2, log10 = map(_op, (exp2_p, log2_p, log10_p))
 sin, cos, tan, tanh, sinh, cosh = map(_op, (sin_p, cos_p, tan_p, tanh_p, sinh_p, cosh_p))
 arcsin, arccos, arctan, sqrt, square = map(_op, (arcsin_p, arccos_p, arctan_p, sqrt_p, square_p))
+arcsinh, arccosh, arctanh = map(_op, (arcsinh_p, arccosh_p, arctanh_p))
 abs_, sign, reciprocal, sigmoid = map(_op, (abs_p, sign_p, reciprocal_p, sigmoid_p))
 floor, ceil, round_, logical_not = map(_op, (floor_p, ceil_p, round_p, logical_not_p))
 add, sub, mul, div, pow = map(_op, (add_p, sub_p, mul_p, div_p, pow_p))
-maximum, minimum, arctan2 = map(_op, (maximum_p, minimum_p, arctan2_p))
+maximum, minimum, arctan2, fmod = map(_op, (maximum_p, minimum_p, arctan2_p, fmod_p))
 eq, ne, lt, le, gt, ge = map(_op, (eq_p, ne_p, lt_p, le_p, gt_p, ge_p))
 logical_and, logical_or, select = map(_op, (logical_and_p, logical_or_p, select_p))
 stop_gradient = _op(stop_gradient_p)
@@ -214,9 +245,10 @@ def ones_of(x):
     return np.ones((), x.dtype)
 
 
-UNARY = (neg_p, exp_p, log_p, log1p_p, expm1_p, sin_p, cos_p, tan_p, tanh_p, sinh_p, cosh_p,
-         arcsin_p, arccos_p, arctan_p, sqrt_p, square_p, abs_p, reciprocal_p, sigmoid_p,
+UNARY = (neg_p, exp_p, log_p, log1p_p, expm1_p, exp2_p, log2_p, log10_p,
+         sin_p, cos_p, tan_p, tanh_p, sinh_p, cosh_p, arcsin_p, arccos_p, arctan_p,
+         arcsinh_p, arccosh_p, arctanh_p, sqrt_p, square_p, abs_p, reciprocal_p, sigmoid_p,
          sign_p, floor_p, ceil_p, round_p, logical_not_p)
-BINARY = (add_p, sub_p, mul_p, div_p, pow_p, maximum_p, minimum_p, arctan2_p,
+BINARY = (add_p, sub_p, mul_p, div_p, pow_p, maximum_p, minimum_p, arctan2_p, fmod_p,
           eq_p, ne_p, lt_p, le_p, gt_p, ge_p, logical_and_p, logical_or_p)
 PRIMITIVES = UNARY + BINARY + (select_p, convert_p, stop_gradient_p)

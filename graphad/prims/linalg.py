@@ -10,12 +10,14 @@ reshape to 3-D and call matmul, which is BLAS.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..errors import ShapeError
 from ..ir import TensorType
 from .core import Primitive, require_same_dtype
-from .shape import reshape, transpose
+from .shape import transpose
 
 
 def _free(ndim, contract, batch):
@@ -37,10 +39,12 @@ def _dot_type(a: TensorType, b: TensorType, *, contract, batch):
 def dot_general_impl(a, b, *, contract, batch):
     (ca, cb), (ba, bb) = contract, batch
     fa, fb = _free(a.ndim, ca, ba), _free(b.ndim, cb, bb)
-    size = lambda x, axes: int(np.prod([x.shape[i] for i in axes], dtype=np.int64))  # noqa: E731
-    nb, m, n, k = size(a, ba), size(a, fa), size(b, fb), size(a, ca)
-    a3 = np.transpose(a, ba + fa + ca).reshape(nb, m, k)
-    b3 = np.transpose(b, bb + cb + fb).reshape(nb, k, n)
+    # math.prod, not np.prod, and no unit batch axis: this runs once per op in eager mode.
+    size = lambda x, axes: math.prod([x.shape[i] for i in axes])  # noqa: E731
+    lead = (size(a, ba),) if ba else ()
+    m, n, k = size(a, fa), size(b, fb), size(a, ca)
+    a3 = np.transpose(a, ba + fa + ca).reshape(lead + (m, k))
+    b3 = np.transpose(b, bb + cb + fb).reshape(lead + (k, n))
     out_shape = tuple(a.shape[i] for i in ba + fa) + tuple(b.shape[i] for i in fb)
     return np.matmul(a3, b3).reshape(out_shape)
 

@@ -6,7 +6,7 @@ import numpy as np
 from ..ir import TensorType
 from .core import Primitive
 from .elementwise import convert, eq, exp, ones_of, select, zeros_of
-from .shape import broadcast_to, reshape
+from .shape import broadcast_to, reshape, slice_
 
 
 def _reduced_type(x: TensorType, *, axes):
@@ -88,6 +88,31 @@ argmin_p = Primitive("argmin", infer=_arg_type, kind="reduction", differentiable
                      impl=lambda x, *, axis: np.asarray(np.argmin(x, axis=axis), np.int64))
 
 
+def _cumsum_type(x: TensorType, *, axis):
+    return x
+
+
+def _flip(x, axis):
+    n = x.shape[axis]
+    return slice_(x, tuple((n - 1, -1, n) if i == axis else (0, 1, d) for i, d in enumerate(x.shape)))
+
+
+def _reverse_cumsum(g, axis):
+    """sum_{j >= i} g_j: the adjoint of cumsum (a cumsum of the flipped values)."""
+    return _flip(cumsum(_flip(g, axis), axis), axis)
+
+
+cumsum_p = Primitive(
+    "cumsum", infer=_cumsum_type, kind="reduction",
+    impl=lambda x, *, axis: np.cumsum(x, axis=axis, dtype=x.dtype),
+    vjp=lambda g, x, *, out, axis: (_reverse_cumsum(g, axis),),
+    jvp=lambda t, x, *, out, axis: cumsum(t[0], axis))
+
+
+def cumsum(x, axis):
+    return cumsum_p.bind(x, axis=int(axis))
+
+
 def reduce_sum(x, axes):
     return reduce_sum_p.bind(x, axes=tuple(axes)) if axes else x
 
@@ -97,4 +122,4 @@ def reduce_prod(x, axes):
 
 
 PRIMITIVES = (reduce_sum_p, reduce_max_p, reduce_min_p, reduce_prod_p, logsumexp_p,
-              argmax_p, argmin_p)
+              argmax_p, argmin_p, cumsum_p)
