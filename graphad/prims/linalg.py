@@ -64,9 +64,11 @@ def _dot_vjp(g, a, b, *, out, contract, batch):
     a_axes = ba + fa + tuple(ca[cb.index(j)] for j in b_rest)
     a_bar = transpose(a_bar, tuple(np.argsort(a_axes)))
 
+    # b_bar as dot(a, g) rather than dot(g, a): its axes come out (batch, a_rest, fb), which
+    # for matmul-like products is already b's layout, so no transpose is emitted.
     a_rest = tuple(i for i in range(a.ndim) if i not in ba and i not in fa)   # = ca, sorted
-    b_bar = dot_general(g, a, (g_fa, fa), (g_batch, ba))                        # (batch, fb, a_rest)
-    b_axes = bb + fb + tuple(cb[ca.index(i)] for i in a_rest)
+    b_bar = dot_general(a, g, (fa, g_fa), (ba, g_batch))                        # (batch, a_rest, fb)
+    b_axes = bb + tuple(cb[ca.index(i)] for i in a_rest) + fb
     b_bar = transpose(b_bar, tuple(np.argsort(b_axes)))
     return a_bar, b_bar
 
