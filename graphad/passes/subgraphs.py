@@ -1,0 +1,29 @@
+"""Passes recurse into the graphs nodes carry as attributes (fusion, control flow)."""
+from __future__ import annotations
+
+from ..ir import Graph, Node
+
+
+def map_subgraphs(node: Node, fn) -> Node:
+    """`node` with `fn` applied to each sub-graph attribute; `node` itself if none changed.
+
+    `fn` must keep a sub-graph's inputs and output types (every pass does), so
+    the node's meaning is unchanged.
+    """
+    if not node.attrs:
+        return node
+    changed = False
+    attrs = {}
+    for key, value in node.attrs.items():
+        if isinstance(value, Graph):
+            new = fn(value)
+        elif isinstance(value, tuple) and any(isinstance(v, Graph) for v in value):
+            new = tuple(fn(v) if isinstance(v, Graph) else v for v in value)
+            new = value if all(a is b for a, b in zip(new, value)) else new
+        else:
+            new = value
+        changed |= new is not value
+        attrs[key] = new
+    if not changed:
+        return node
+    return Node(node.prim, node.inputs, node.outputs, attrs, node.meta)
