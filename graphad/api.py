@@ -22,7 +22,7 @@ from .errors import GraphadError
 from .ir import Graph
 from .passes.dce import dce
 from .passes.inline_custom import inline_custom_calls
-from .passes.pipeline import optimize
+from .passes.pipeline import DEFAULT_PASSES, optimize
 from .passes.reverse_mode import reverse_mode
 from .stages import Stages
 from .trace import Tracer, inline_graph, trace_function
@@ -133,8 +133,18 @@ class Staged:
 
     def stage(self, args) -> Stages:
         tf = trace_function(self.fun, args, self.static_argnums)
-        adjoint, out_tree = self.transform(tf)
-        optimized, records = optimize(adjoint, self.passes)
+        forward, records = tf, []
+        passes = DEFAULT_PASSES if self.passes is None else self.passes
+        if self.transform is not _identity and "stabilize" in passes:
+            # Differentiate the stable form: the gradient of log(sigmoid(x)) at x=-800 is
+            # finite only if the forward is rewritten before reverse mode builds on it.
+            graph, records = optimize(tf.graph, ("stabilize",))
+            for r in records:
+                r["pass"] = "stabilize (forward, before AD)"
+            forward = tf.with_graph(graph)
+        adjoint, out_tree = self.transform(forward)
+        optimized, more = optimize(adjoint, self.passes)
+        records += more
         fused = prepare(inline_custom_calls(optimized), self.backend or "numpy")  # no custom nodes
         stages = Stages(tf.graph, adjoint, optimized, fused, records, out_tree, tf.captured)
         return stages.describe(self.fun, tf, getattr(self.transform, "argnums", None))

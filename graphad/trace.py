@@ -17,10 +17,12 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from .arraylike import ArrayLike
 from .errors import (EscapedTracerError, GraphadError, ShapeError, TracerBoolConversionError,
                      TypeMismatchError)
 from .ir import Const, Graph, GraphBuilder, TensorType, Var
 from .prims.creation import constant_p
+from .prims.shape import broadcast_to_p
 from .tree import tree_flatten, tree_unflatten
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -91,7 +93,14 @@ class GraphTrace:
         return entry[1]
 
     def constant(self, value) -> Var:
-        const = Const(np.asarray(value))
+        a = np.asarray(value)
+        if a.ndim and a.size > 1 and not any(a.strides):
+            # A broadcast scalar (e.g. an inlined, eagerly evaluated broadcast_to): keep it
+            # a scalar constant plus a broadcast instead of materializing every element.
+            (var,) = self.builder.add(broadcast_to_p, (self.constant(a.reshape(-1)[0]),),
+                                      {"shape": a.shape})
+            return var
+        const = Const(a)
         var = self.constants.get(const)
         if var is None:
             (var,) = self.builder.add(constant_p, (), {"value": const})
@@ -104,10 +113,10 @@ def _depth() -> int:
 
 
 @contextmanager
-def new_trace():
-    """A fresh trace one level above the current one."""
+def new_trace(trace_type=GraphTrace):
+    """A fresh trace one level above the current one (graphad.eager passes its own type)."""
     depth = _depth()
-    trace = GraphTrace(depth + 1)
+    trace = trace_type(depth + 1)
     _state.depth = depth + 1
     try:
         yield trace
@@ -144,6 +153,11 @@ class TracedFunction:
         self.captured = captured        # outer tracers bound to the trailing inputs
         self.arg_ranges = arg_ranges    # per positional argument: (start, stop) in the leaves
         self.arg_trees = arg_trees      # per positional argument: its TreeDef
+
+    def with_graph(self, graph) -> "TracedFunction":
+        """The same function with an equivalent graph (e.g. after a rewrite)."""
+        return TracedFunction(graph, self.in_tree, self.out_tree, self.captured, self.arg_ranges,
+                              self.arg_trees)
 
 
 def trace_function(fun, args, static_argnums=()) -> TracedFunction:
@@ -205,11 +219,10 @@ def _bool_error(what):
     return method
 
 
-class Tracer:
-    """A traced array. Supports numpy-style operators and methods."""
+class Tracer(ArrayLike):
+    """A traced array. Operators, methods and numpy protocols come from ArrayLike."""
 
     __slots__ = ("_trace", "_var")
-    __array_priority__ = 1000
 
     def __init__(self, trace: GraphTrace, var: Var):
         self._trace = trace
@@ -234,96 +247,8 @@ class Tracer:
             f"{user_location()}. Use graphad.numpy (or a numpy function graphad supports) so "
             "the operation is recorded in the graph.")
 
-    def __len__(self):
-        if not self.shape:
-            raise TypeError("len() of a 0-d traced array")
-        return self.shape[0]
-
-    def __iter__(self):
-        if not self.shape:
-            raise TypeError("iteration over a 0-d traced array")
-        return (self[i] for i in range(self.shape[0]))
-
     def __setitem__(self, index, value):
         raise GraphadError("traced arrays are immutable: build the new value with gnp.where, "
                            "gnp.concatenate or indexing instead of assigning into it")
 
     __hash__ = object.__hash__
-
-
-# ---- numpy-style behaviour of tracers ------------------------------------------------
-from . import numpy as gnp  # noqa: E402  (graphad.numpy does not import this module)
-from .errors import UnsupportedOperationError  # noqa: E402
-
-
-def _swap(f):
-    return lambda self, other: f(other, self)
-
-
-def _method(name):
-    f = getattr(gnp, name)
-    return lambda self, *args, **kwargs: f(self, *args, **kwargs)
-
-
-def _shape_args(args):
-    return args[0] if len(args) == 1 and isinstance(args[0], (tuple, list)) else args
-
-
-_OPERATORS = {
-    "__add__": gnp.add, "__radd__": _swap(gnp.add),
-    "__sub__": gnp.subtract, "__rsub__": _swap(gnp.subtract),
-    "__mul__": gnp.multiply, "__rmul__": _swap(gnp.multiply),
-    "__truediv__": gnp.divide, "__rtruediv__": _swap(gnp.divide),
-    "__pow__": gnp.power, "__rpow__": _swap(gnp.power),
-    "__matmul__": gnp.matmul, "__rmatmul__": _swap(gnp.matmul),
-    "__lt__": gnp.less, "__le__": gnp.less_equal, "__gt__": gnp.greater,
-    "__ge__": gnp.greater_equal, "__eq__": gnp.equal, "__ne__": gnp.not_equal,
-    "__and__": gnp.logical_and, "__rand__": _swap(gnp.logical_and),
-    "__or__": gnp.logical_or, "__ror__": _swap(gnp.logical_or),
-    "__neg__": gnp.negative, "__pos__": gnp.positive, "__abs__": gnp.absolute,
-    "__invert__": gnp.logical_not, "__getitem__": gnp.getitem,
-}
-for _name, _f in _OPERATORS.items():
-    setattr(Tracer, _name, _f)
-Tracer.__hash__ = object.__hash__   # __eq__ is elementwise; identity hash as for numpy arrays' views
-
-for _name in ("sum", "mean", "max", "min", "prod", "var", "std", "argmax", "argmin", "clip",
-              "dot", "ravel", "squeeze", "swapaxes", "astype", "round"):
-    setattr(Tracer, _name, _method(_name))
-Tracer.flatten = _method("ravel")
-Tracer.T = property(lambda self: gnp.transpose(self))
-Tracer.reshape = lambda self, *shape, order="C": gnp.reshape(self, _shape_args(shape), order)
-Tracer.transpose = lambda self, *axes: gnp.transpose(self, _shape_args(axes) or None)
-
-_UFUNC_REDUCTIONS = {"add": gnp.sum, "multiply": gnp.prod, "maximum": gnp.max, "minimum": gnp.min}
-
-
-def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
-    if kwargs.get("out") is not None:
-        raise UnsupportedOperationError(f"numpy.{ufunc.__name__} with out= on a traced value")
-    kwargs.pop("out", None)
-    if method == "__call__":
-        f = getattr(gnp, ufunc.__name__, None)
-        if f is not None and not kwargs:
-            return f(*inputs)
-    elif method == "reduce" and ufunc.__name__ in _UFUNC_REDUCTIONS:
-        return _UFUNC_REDUCTIONS[ufunc.__name__](*inputs, **kwargs)
-    suffix = "" if method == "__call__" else f".{method}"
-    raise UnsupportedOperationError(f"numpy.{ufunc.__name__}{suffix} has no graphad rule "
-                                    f"(called at {user_location()})")
-
-
-def _array_function(self, func, types, args, kwargs):
-    module = func.__module__.replace("numpy", "", 1).lstrip(".")
-    namespace = gnp
-    for part in filter(None, module.split(".")):
-        namespace = getattr(namespace, part, None)
-    f = getattr(namespace, func.__name__, None) if namespace is not None else None
-    if f is None:
-        name = ".".join(filter(None, ["numpy", module, func.__name__]))
-        raise UnsupportedOperationError(f"{name} has no graphad rule (called at {user_location()})")
-    return f(*args, **kwargs)
-
-
-Tracer.__array_ufunc__ = _array_ufunc
-Tracer.__array_function__ = _array_function

@@ -205,3 +205,26 @@ def test_integer_outputs_and_inputs_pass_through_compile():
     a, b = f(np.array([1, 2]), np.arange(3.0))
     assert a.dtype == np.int64 and b.dtype == np.float64
     np.testing.assert_array_equal(a, [2, 4])
+
+
+def test_gradients_are_taken_of_the_stabilized_forward():
+    g = graphad.grad(lambda x: gnp.log(gnp.sigmoid(x)))(-800.0)
+    assert g == pytest.approx(1.0)                 # d/dx log(sigmoid x) = 1 - sigmoid(x)
+    g = graphad.grad(lambda x: gnp.log(gnp.sum(gnp.exp(x))))(np.array([1000.0, 1000.0]))
+    np.testing.assert_allclose(g, [0.5, 0.5])
+    stages = graphad.inspect(graphad.grad(lambda x: gnp.log(gnp.sigmoid(x))), -800.0)
+    assert any(r["pass"].startswith("stabilize (forward") for r in stages.records)
+    off = graphad.compile(graphad.grad(lambda x: gnp.log(gnp.sigmoid(x))), backend="numpy", passes=())
+    assert np.isnan(off(-800.0))                    # the unstabilized gradient: 0 * inf
+
+
+def test_inlining_keeps_broadcast_constants_scalar():
+    def inner(x):
+        return gnp.sum(x * gnp.ones((1000, 1000)))
+
+    outer = graphad.grad(lambda x: graphad.grad(inner)(x)[0, 0] * 2.0)
+    stages = graphad.inspect(outer, np.ones((1000, 1000)))
+    for graph in (stages.traced, stages.adjoint, stages.optimized):
+        for node in graph.nodes:
+            if node.prim.name == "constant":
+                assert node.attrs["value"].value.size <= 1, node
