@@ -228,3 +228,53 @@ WORKLOADS = (
              logsumexp_squares_grad),
 )
 BY_NAME = {w.name: w for w in WORKLOADS}
+
+
+# ---- training runs from the seeds, timed as whole runs -----------------------------
+
+@dataclass(frozen=True)
+class TrainingWorkload:
+    name: str
+    description: str
+    fun: Callable            # loss(params, *data), written with graphad.numpy
+    make: Callable           # make() -> (params, data tuple)
+    steps: int
+    step_size: float
+    mass: float = 0.0        # sgd momentum as in autograd's misc.optimizers.sgd; 0: plain descent
+    quick_steps: int = 20
+
+
+def linear_regression(params, x, y):
+    return gnp.mean((params["w"] * x + params["b"] - y) ** 2)
+
+
+def _linreg_make():
+    r = _rng(8)
+    x = np.linspace(-1.0, 1.0, 100)
+    y = 2.0 * x + 1.0 + 0.1 * r.standard_normal(100)
+    return {"w": np.float64(0.0), "b": np.float64(0.0)}, (x, y)
+
+
+def polynomial_regression(params, features, y):
+    a, coeffs = params
+    return gnp.sum((a + features @ coeffs - y) ** 2)
+
+
+def _polyreg_make():
+    r = _rng(9)
+    x = np.linspace(-np.pi, np.pi, 2000)
+    features = np.stack([x, x ** 2, x ** 3], axis=1)
+    return (np.float64(r.standard_normal()), r.standard_normal(3)), (features, np.sin(x))
+
+
+TRAINING = (
+    TrainingWorkload("linreg-train", "1-D linear regression w*x + b, dict params, 100 points, "
+                     "200 steps of gradient descent", linear_regression, _linreg_make,
+                     steps=200, step_size=0.1),
+    TrainingWorkload("polyreg-train", "sin(x) ~ a + b*x + c*x^2 + d*x^3 on 2000 points, sum of "
+                     "squares, 2000 steps of gradient descent (the PyTorch tutorial)",
+                     polynomial_regression, _polyreg_make, steps=2000, step_size=1e-6),
+    TrainingWorkload("mlp-train", "the W2 1-4-4-1 ReLU MLP, 300 steps of sgd with momentum 0.9",
+                     relu_mlp, _relu_mlp_make, steps=300, step_size=0.01, mass=0.9),
+)
+TRAINING_BY_NAME = {w.name: w for w in TRAINING}

@@ -1,0 +1,119 @@
+"""First call of a gradient in a fresh Python process: cold, then with a warm cache.
+
+The parent pickles the task and the implementations (functions and classes
+travel by their importable names) and runs
+`python -m graphad.bench.firstcall TASK.pkl` twice with the same fresh
+cache directories (GRAPHAD_CACHE_DIR for graphad's compiled code,
+NUMBA_CACHE_DIR for Numba's): the first run starts from an empty cache, the
+second finds what the first left. The child imports everything first (imports
+are not timed), then times, per implementation, building its gradient
+function and calling it once, and prints the seconds as JSON.
+"""
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+import tempfile
+import time
+
+_MARK = "GRAPHAD-FIRSTCALL "
+
+
+def portability_problem(task, impls) -> str | None:
+    """Why the task cannot be recreated in another process, or None."""
+    for what, obj in (("function", task.fun), ("hand gradient", task.hand_grad),
+                      *(("implementation " + impl.name, type(impl)) for impl in impls)):
+        if obj is not None and getattr(obj, "__module__", None) == "__main__":
+            return (f"the {what} is defined in __main__; define it in an importable module "
+                    "to time its first call in a fresh process")
+    try:
+        pickle.dumps((task, list(impls)))
+    except Exception as e:
+        return f"the task cannot be pickled for a fresh process ({type(e).__name__}: {e})"
+    return None
+
+
+def fresh_process_first_calls(task, impls, timeout=600.0) -> dict:
+    """{impl name: {"cold": s, "warm": s} or {"note": why not}}."""
+    names = [impl.name for impl in impls]
+    if not names:
+        return {}
+    problem = portability_problem(task, impls)
+    if problem:
+        return {name: {"note": problem} for name in names}
+    with tempfile.TemporaryDirectory(prefix="graphad-bench-") as tmp:
+        spec = os.path.join(tmp, "task.pkl")
+        with open(spec, "wb") as f:
+            pickle.dump({"task": task, "impls": list(impls)}, f)
+        env = dict(os.environ,
+                   GRAPHAD_CACHE_DIR=os.path.join(tmp, "graphad-cache"),
+                   NUMBA_CACHE_DIR=os.path.join(tmp, "numba-cache"),
+                   PYTHONPATH=os.pathsep.join(p for p in sys.path if p and os.path.isdir(p)))
+        runs = {label: _run_child(spec, env, timeout) for label in ("cold", "warm")}
+    out = {}
+    for name in names:
+        entry, notes = {}, []
+        for label, run in runs.items():
+            value = run.get(name, run.get("*", "no result"))
+            if isinstance(value, (int, float)):
+                entry[label] = float(value)
+            else:
+                notes.append(f"{label}: {value}")
+        if notes:
+            entry["note"] = "; ".join(notes)
+        out[name] = entry
+    return out
+
+
+def _run_child(spec, env, timeout) -> dict:
+    try:
+        proc = subprocess.run([sys.executable, "-m", "graphad.bench.firstcall", spec],
+                              env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"*": f"timed out after {timeout:.0f} s"}
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith(_MARK):
+            return json.loads(line[len(_MARK):])
+    tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+    return {"*": f"the child process failed (exit {proc.returncode}): {tail}"}
+
+
+def _preimport(names):
+    """Import what each implementation needs, so the timing excludes imports."""
+    import graphad  # noqa: F401
+    modules = {"compiled": ("numba", "graphad.backends.numba"), "jax": ("jax", "jax.numpy"),
+               "autograd": ("autograd", "autograd.numpy", "autograd.scipy.special"),
+               "torch": ("torch",)}
+    for name in names:
+        for module in modules.get(name, ()):
+            try:
+                __import__(module)
+            except ImportError:
+                pass
+
+
+def main(argv) -> int:
+    with open(argv[0], "rb") as f:
+        spec = pickle.load(f)          # imports the modules of the function and implementations
+    task, impls = spec["task"], spec["impls"]
+    _preimport([impl.name for impl in impls])
+    out = {}
+    for impl in impls:
+        name = impl.name
+        try:
+            runner = impl.prepare(task)
+            t0 = time.perf_counter()
+            grad_fn = runner.build()
+            runner.sync(grad_fn(*runner.args))
+            out[name] = time.perf_counter() - t0
+        except Exception as e:
+            out[name] = f"{type(e).__name__}: {e}"
+    print(_MARK + json.dumps(out), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
