@@ -90,6 +90,10 @@ _OPERATORS = {
     "__mul__": gnp.multiply, "__rmul__": _swap(gnp.multiply),
     "__truediv__": gnp.divide, "__rtruediv__": _swap(gnp.divide),
     "__pow__": gnp.power, "__rpow__": _swap(gnp.power),
+    "__floordiv__": gnp.floor_divide, "__rfloordiv__": _swap(gnp.floor_divide),
+    "__mod__": gnp.mod, "__rmod__": _swap(gnp.mod),
+    "__divmod__": gnp.divmod, "__rdivmod__": _swap(gnp.divmod),
+    "__xor__": gnp.logical_xor, "__rxor__": _swap(gnp.logical_xor),
     "__matmul__": gnp.matmul, "__rmatmul__": _swap(gnp.matmul),
     "__lt__": gnp.less, "__le__": gnp.less_equal, "__gt__": gnp.greater,
     "__ge__": gnp.greater_equal, "__eq__": gnp.equal, "__ne__": gnp.not_equal,
@@ -103,6 +107,10 @@ for _name, _f in _OPERATORS.items():
 ArrayLike.__hash__ = object.__hash__   # __eq__ is elementwise; identity hash as for numpy arrays
 
 for _name in ("sum", "mean", "max", "min", "prod", "var", "std", "argmax", "argmin", "clip",
-              "dot", "ravel", "squeeze", "swapaxes", "astype", "round"):
+              "dot", "ravel", "squeeze", "swapaxes", "astype", "round", "cumsum", "cumprod",
+              "trace", "diagonal", "take", "repeat", "all", "any", "conj", "conjugate",
+              "argsort"):
     setattr(ArrayLike, _name, _method(_name))
 ArrayLike.flatten = _method("ravel")
+ArrayLike.real = property(gnp.real)
+ArrayLike.imag = property(gnp.imag)

@@ -228,3 +228,16 @@ def test_inlining_keeps_broadcast_constants_scalar():
         for node in graph.nodes:
             if node.prim.name == "constant":
                 assert node.attrs["value"].value.size <= 1, node
+
+
+def test_tracers_have_numpy_array_operators_and_methods():
+    def f(x):
+        parts = [x // 2.0, x % 2.0, divmod(x, 3.0)[1], x.cumsum(), x.cumprod(), x.take([2, 0]),
+                 x.repeat(2), x.real, x.imag + x.conj(), x.reshape(2, 2).trace(),
+                 x.reshape(2, 2).diagonal(), gnp.where((x > 1) ^ (x > 3), x, 0.0)]
+        return sum(gnp.sum(p) for p in parts) + x.all() + x.any()
+
+    x = np.array([1.5, 2.5, 3.5, 4.5])
+    assert graphad.compile(f, backend="numpy")(x) == pytest.approx(f(x))
+    g = graphad.grad(f)(x)
+    np.testing.assert_allclose(g, central_difference(f, x), rtol=1e-6)
