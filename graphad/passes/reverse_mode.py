@@ -67,9 +67,14 @@ def backward(nodes, read, cotangents: dict, active):
         else:
             g, mask, out = gs[0].value, gs[0].mask, outs[0]
         inputs = [read(v) for v in node.inputs]
-        if node.prim.vjp is None:
+        parts = node.prim.vjp_parts
+        if parts is not None:          # compute only the cotangents some input needs
+            cts = [part(g, *inputs, out=out, **node.attrs) if v in active else None
+                   for part, v in zip(parts, node.inputs)]
+        elif node.prim.vjp is None:
             raise GraphadError(f"primitive {node.prim.name} has no reverse-mode (vjp) rule")
-        cts = node.prim.vjp(g, *inputs, out=out, **node.attrs)
+        else:
+            cts = node.prim.vjp(g, *inputs, out=out, **node.attrs)
         guard = mask is not None and node.prim.kind == "elementwise"
         for var, ct in zip(node.inputs, cts):
             if ct is None or var not in active:

@@ -8,6 +8,10 @@ wins, so nested transformations see their own values.
 
 Rule signatures (rules are written with graphad operations, so they trace):
   vjp(g, *inputs, out, **attrs) -> tuple of input cotangents (None = zero)
+  vjp_parts: one function per input, each computing only that input's cotangent;
+      a primitive declared this way lets the reverse pass skip inputs that need
+      no cotangent (a constant operand of `mul`, the data matrix of a `dot`),
+      which matters in eager mode where no dead-code elimination follows.
   jvp(tangents, *inputs, out, **attrs) -> output tangent; tangents are never None
 For multi-result primitives `g`, `out` and the jvp result are tuples.
 """
@@ -20,18 +24,22 @@ from ..ir import TensorType
 
 
 class Primitive:
-    __slots__ = ("name", "infer", "impl", "vjp", "jvp", "kind", "differentiable",
+    __slots__ = ("name", "infer", "impl", "vjp", "vjp_parts", "jvp", "kind", "differentiable",
                  "multiple_results")
 
     KINDS = ("elementwise", "reduction", "shape", "linalg", "creation", "control", "fused")
 
-    def __init__(self, name, *, infer, impl, vjp=None, jvp=None, kind,
+    def __init__(self, name, *, infer, impl, vjp=None, vjp_parts=None, jvp=None, kind,
                  differentiable=True, multiple_results=False):
         assert kind in self.KINDS, kind
+        assert vjp is None or vjp_parts is None, "declare vjp or vjp_parts, not both"
         self.name = name
         self.infer = infer
         self.impl = impl
+        if vjp_parts is not None:
+            vjp = lambda g, *xs, **kw: tuple(part(g, *xs, **kw) for part in vjp_parts)  # noqa: E731
         self.vjp = vjp
+        self.vjp_parts = vjp_parts
         self.jvp = jvp
         self.kind = kind
         self.differentiable = differentiable

@@ -86,9 +86,10 @@ def _compare_type(name):
     return infer
 
 
-def _binary(name, impl, vjp=None, jvp=None):
-    return Primitive(name, infer=_binary_type(name), impl=impl, vjp=vjp, jvp=jvp,
-                     kind="elementwise", differentiable=vjp is not None)
+def _binary(name, impl, x_bar, y_bar, jvp):
+    """A broadcasting binary op; x_bar/y_bar give each operand's cotangent."""
+    return Primitive(name, infer=_binary_type(name), impl=impl, vjp_parts=(x_bar, y_bar), jvp=jvp,
+                     kind="elementwise")
 
 
 def _compare(name, impl):
@@ -102,47 +103,42 @@ def _tie_weight(x, y, strict):
     return w + 0.5 * convert(eq(x, y), x.dtype)
 
 
-def _pow_partials(x, y, out):
-    """(d/dx, d/dy) of x**y. d/dx is y * x**(y-1), taken as 0 where y == 0 (x**0 is
-    constant; 0 * 0**-1 would be NaN). d/dy is out * log(x), 0 where x <= 0."""
+def _pow_dx(x, y):
+    """d/dx x**y = y * x**(y-1), taken as 0 where y == 0 (x**0 is constant; 0 * 0**-1
+    would be NaN)."""
     y_zero = eq(y, zeros_of(y))
-    dx = select(y_zero, zeros_of(x), y * pow(x, select(y_zero, ones_of(y), y - 1)))
-    safe_x = select(gt(x, zeros_of(x)), x, ones_of(x))
-    return dx, out * log(safe_x)
+    return select(y_zero, zeros_of(x), y * pow(x, select(y_zero, ones_of(y), y - 1)))
 
 
-def _pow_vjp(g, x, y, *, out):
-    dx, dy = _pow_partials(x, y, out)
-    return g * dx, g * dy
+def _pow_dy(x, out):
+    """d/dy x**y = x**y * log(x), taken as 0 where x <= 0 (no real logarithm)."""
+    return out * log(select(gt(x, zeros_of(x)), x, ones_of(x)))
 
 
-def _pow_jvp(t, x, y, *, out):
-    dx, dy = _pow_partials(x, y, out)
-    return t[0] * dx + t[1] * dy
-
-
-add_p = _binary("add", np.add, lambda g, x, y, *, out: (g, g),
+add_p = _binary("add", np.add, lambda g, x, y, *, out: g, lambda g, x, y, *, out: g,
                 lambda t, x, y, *, out: t[0] + t[1])
-sub_p = _binary("sub", np.subtract, lambda g, x, y, *, out: (g, -g),
+sub_p = _binary("sub", np.subtract, lambda g, x, y, *, out: g, lambda g, x, y, *, out: -g,
                 lambda t, x, y, *, out: t[0] - t[1])
-mul_p = _binary("mul", np.multiply, lambda g, x, y, *, out: (g * y, g * x),
+mul_p = _binary("mul", np.multiply, lambda g, x, y, *, out: g * y, lambda g, x, y, *, out: g * x,
                 lambda t, x, y, *, out: t[0] * y + x * t[1])
-div_p = _binary("div", np.divide, lambda g, x, y, *, out: (g / y, -(g * out) / y),
+div_p = _binary("div", np.divide, lambda g, x, y, *, out: g / y,
+                lambda g, x, y, *, out: -(g * out) / y,
                 lambda t, x, y, *, out: (t[0] - out * t[1]) / y)
-pow_p = _binary("pow", np.power, _pow_vjp, _pow_jvp)
+pow_p = _binary("pow", np.power, lambda g, x, y, *, out: g * _pow_dx(x, y),
+                lambda g, x, y, *, out: g * _pow_dy(x, out),
+                lambda t, x, y, *, out: t[0] * _pow_dx(x, y) + t[1] * _pow_dy(x, out))
 maximum_p = _binary(
     "maximum", np.maximum,
-    lambda g, x, y, *, out: (g * _tie_weight(x, y, gt), g * _tie_weight(y, x, gt)),
+    lambda g, x, y, *, out: g * _tie_weight(x, y, gt), lambda g, x, y, *, out: g * _tie_weight(y, x, gt),
     lambda t, x, y, *, out: t[0] * _tie_weight(x, y, gt) + t[1] * _tie_weight(y, x, gt))
 minimum_p = _binary(
     "minimum", np.minimum,
-    lambda g, x, y, *, out: (g * _tie_weight(x, y, lt), g * _tie_weight(y, x, lt)),
+    lambda g, x, y, *, out: g * _tie_weight(x, y, lt), lambda g, x, y, *, out: g * _tie_weight(y, x, lt),
     lambda t, x, y, *, out: t[0] * _tie_weight(x, y, lt) + t[1] * _tie_weight(y, x, lt))
 arctan2_p = _binary(
     "arctan2", np.arctan2,
-    lambda g, y, x, *, out: (g * x / (x * x + y * y), -(g * y) / (x * x + y * y)),
+    lambda g, y, x, *, out: g * x / (x * x + y * y), lambda g, y, x, *, out: -(g * y) / (x * x + y * y),
     lambda t, y, x, *, out: (t[0] * x - t[1] * y) / (x * x + y * y))
-
 
 
 def _trunc(z):
@@ -151,7 +147,8 @@ def _trunc(z):
 
 # fmod(x, y) = x - trunc(x / y) * y, computed exactly (C fmod); remainder and
 # floor_divide in graphad.numpy build on it the way numpy's divmod does.
-fmod_p = _binary("fmod", np.fmod, lambda g, x, y, *, out: (g, -(g * _trunc(x / y))),
+fmod_p = _binary("fmod", np.fmod, lambda g, x, y, *, out: g,
+                 lambda g, x, y, *, out: -(g * _trunc(x / y)),
                  lambda t, x, y, *, out: t[0] - t[1] * _trunc(x / y))
 
 eq_p = _compare("eq", np.equal)

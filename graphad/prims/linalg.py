@@ -49,32 +49,39 @@ def dot_general_impl(a, b, *, contract, batch):
     return np.matmul(a3, b3).reshape(out_shape)
 
 
-def _dot_vjp(g, a, b, *, out, contract, batch):
+def _dot_axes(a, b, contract, batch):
     (ca, cb), (ba, bb) = contract, batch
     fa, fb = _free(a.ndim, ca, ba), _free(b.ndim, cb, bb)
     nbatch = len(ba)
     g_batch = tuple(range(nbatch))
     g_fa = tuple(range(nbatch, nbatch + len(fa)))
     g_fb = tuple(range(nbatch + len(fa), nbatch + len(fa) + len(fb)))
+    return ca, cb, ba, bb, fa, fb, g_batch, g_fa, g_fb
 
-    # a_bar: contract g's b-free axes with b's free axes; result (batch, fa, b's rest).
+
+def _dot_a_bar(g, a, b, *, out, contract, batch):
+    ca, cb, ba, bb, fa, fb, g_batch, g_fa, g_fb = _dot_axes(a, b, contract, batch)
+    # Contract g's b-free axes with b's free axes; the result is (batch, fa, b's rest).
     b_rest = tuple(i for i in range(b.ndim) if i not in bb and i not in fb)   # = cb, sorted
     a_bar = dot_general(g, b, (g_fb, fb), (g_batch, bb))
     # b_rest[j] pairs with ca[cb.index(b_rest[j])]: the a axis each result axis becomes.
     a_axes = ba + fa + tuple(ca[cb.index(j)] for j in b_rest)
-    a_bar = transpose(a_bar, tuple(np.argsort(a_axes)))
+    return transpose(a_bar, tuple(np.argsort(a_axes)))
 
-    # b_bar as dot(a, g) rather than dot(g, a): its axes come out (batch, a_rest, fb), which
-    # for matmul-like products is already b's layout, so no transpose is emitted.
+
+def _dot_b_bar(g, a, b, *, out, contract, batch):
+    ca, cb, ba, bb, fa, fb, g_batch, g_fa, g_fb = _dot_axes(a, b, contract, batch)
+    # As dot(a, g) rather than dot(g, a): its axes come out (batch, a_rest, fb), which for
+    # matmul-like products is already b's layout, so no transpose is emitted.
     a_rest = tuple(i for i in range(a.ndim) if i not in ba and i not in fa)   # = ca, sorted
     b_bar = dot_general(a, g, (fa, g_fa), (ba, g_batch))                        # (batch, a_rest, fb)
     b_axes = bb + tuple(cb[ca.index(i)] for i in a_rest) + fb
-    b_bar = transpose(b_bar, tuple(np.argsort(b_axes)))
-    return a_bar, b_bar
+    return transpose(b_bar, tuple(np.argsort(b_axes)))
 
 
 dot_general_p = Primitive(
-    "dot_general", infer=_dot_type, impl=dot_general_impl, kind="linalg", vjp=_dot_vjp,
+    "dot_general", infer=_dot_type, impl=dot_general_impl, kind="linalg",
+    vjp_parts=(_dot_a_bar, _dot_b_bar),
     jvp=lambda t, a, b, *, out, contract, batch:
         dot_general(t[0], b, contract, batch) + dot_general(a, t[1], contract, batch))
 
