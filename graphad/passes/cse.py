@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections import Counter
 
-from ..ir import Graph, Node
+from ..ir import Graph
 from .rules import COMMUTATIVE
-from .subgraphs import map_subgraphs
+from .subgraphs import memoized, renamed
 
 
 def cse(graph: Graph, hits: Counter | None = None) -> Graph:
@@ -19,19 +19,13 @@ def cse(graph: Graph, hits: Counter | None = None) -> Graph:
     rank = {v: i for i, v in enumerate(graph.inputs)}
     env, seen, nodes = {}, {}, []
     changed = False
-    memo = {}
-
-    def sub(g):
-        if g not in memo:
-            memo[g] = cse(g, hits)
-        return memo[g]
+    sub = memoized(cse, hits)
 
     for node in graph.nodes:
-        inputs = tuple(env.get(v, v) for v in node.inputs)
-        new = map_subgraphs(node, sub)
-        if inputs != node.inputs or new is not node:
-            node = Node(node.prim, inputs, node.outputs, new.attrs, node.meta)
-            changed = True
+        new = renamed(node, env, sub)
+        changed |= new is not node
+        node = new
+        inputs = node.inputs
         if len(inputs) == 2 and node.prim.name in COMMUTATIVE:
             inputs = tuple(sorted(inputs, key=rank.__getitem__))
         key = (node.prim, inputs, node.attr_key())

@@ -8,19 +8,14 @@ from __future__ import annotations
 from collections import Counter
 
 from ..ir import Graph
-from .subgraphs import map_subgraphs
+from .subgraphs import map_subgraphs, memoized
 
 
 def dce(graph: Graph, hits: Counter | None = None) -> Graph:
     live = set(graph.outputs)
     kept = []
     changed = False
-    memo = {}
-
-    def sub(g):
-        if g not in memo:
-            memo[g] = dce(g, hits)
-        return memo[g]
+    sub = memoized(dce, hits)
 
     for node in reversed(graph.nodes):
         if any(v in live for v in node.outputs):

@@ -25,7 +25,7 @@ from ..ir import Const, Graph, Node, TensorType, Var
 from ..prims import BY_NAME
 from ..prims.creation import constant_p
 from .facts import const_value
-from .subgraphs import map_subgraphs
+from .subgraphs import memoized, renamed
 
 FOLD_MAX_ELEMENTS = 1024
 FOLD_MAX_INPUT = 1 << 16
@@ -78,7 +78,6 @@ def fold(graph: Graph, hits: Counter | None = None) -> Graph:
     hits = Counter() if hits is None else hits
     env, producer, constants, nodes = {}, {}, {}, []
     changed = False
-    memo = {}
 
     def emit(node):
         nodes.append(node)
@@ -95,17 +94,12 @@ def fold(graph: Graph, hits: Counter | None = None) -> Graph:
             emit(Node(constant_p, (), (var,), {"value": c}, meta))
         return var
 
-    def sub(g):
-        if g not in memo:
-            memo[g] = fold(g, hits)
-        return memo[g]
+    sub = memoized(fold, hits)
 
     for node in graph.nodes:
-        inputs = tuple(env.get(v, v) for v in node.inputs)
-        new = map_subgraphs(node, sub)
-        if inputs != node.inputs or new is not node:
-            node = Node(node.prim, inputs, node.outputs, new.attrs, node.meta)
-            changed = True
+        new = renamed(node, env, sub)
+        changed |= new is not node
+        node = new
         if node.prim is constant_p:
             value, uniform = node.attrs["value"].value, True
             if value.size <= 1 or _uniform(value) is None:

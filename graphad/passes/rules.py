@@ -32,7 +32,7 @@ from ..ir import Const, Graph, Node, TensorType, Var
 from ..prims import BY_NAME
 from ..prims.creation import constant_p
 from .facts import Facts, const_value, splat_value
-from .subgraphs import map_subgraphs
+from .subgraphs import memoized, renamed
 
 _BROADCAST_TO = BY_NAME["broadcast_to"]
 COMMUTATIVE = frozenset({"add", "mul", "maximum", "minimum", "eq", "ne", "logical_and",
@@ -425,12 +425,7 @@ class _Rewriter:
         self.splats = {}
         self.facts = Facts(self.producer)
         self.changed = False
-        self.memo = {}                   # sub-graph -> its rewrite
-
-    def subgraph(self, g):
-        if g not in self.memo:
-            self.memo[g] = rewrite(g, self.rules, self.hits)
-        return self.memo[g]
+        self.subgraph = memoized(lambda g, hits: rewrite(g, self.rules, hits), hits)
 
     def splat(self, var):
         s = self.splats.get(var, _UNBOUND)
@@ -447,11 +442,8 @@ class _Rewriter:
         return var
 
     def visit(self, node):
-        inputs = tuple(self.env.get(v, v) for v in node.inputs)
-        new = map_subgraphs(node, self.subgraph)
-        if inputs != node.inputs or new is not node:
-            new = Node(node.prim, inputs, node.outputs, new.attrs, node.meta)
-            self.changed = True
+        new = renamed(node, self.env, self.subgraph)
+        self.changed |= new is not node
         self.add(new, 0)
 
     def add(self, node, depth):

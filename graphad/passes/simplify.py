@@ -97,7 +97,7 @@ def composed_transpose(m):
 
 def swaps_dot_operands(m):
     """transpose(dot(a, b)) that only moves b's free axes before a's: dot(b, a)."""
-    (ca, cb), (ba, bb) = m.contract, m.batch
+    (ca, cb), (ba, _) = m.contract, m.batch
     nb = len(ba)
     na = m.x.type.ndim - len(ca) - nb
     nfb = m.y.type.ndim - len(cb) - nb

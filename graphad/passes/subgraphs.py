@@ -27,3 +27,24 @@ def map_subgraphs(node: Node, fn) -> Node:
     if not changed:
         return node
     return Node(node.prim, node.inputs, node.outputs, attrs, node.meta)
+
+
+def memoized(pass_fn, hits):
+    """A sub-graph rewriter running `pass_fn(g, hits)` once per distinct sub-graph."""
+    memo = {}
+
+    def sub(g):
+        if g not in memo:
+            memo[g] = pass_fn(g, hits)
+        return memo[g]
+    return sub
+
+
+def renamed(node: Node, env, sub) -> Node:
+    """`node` reading its inputs through `env` (old var -> replacement) and with its
+    sub-graphs rewritten by `sub`; `node` itself when neither changes anything."""
+    inputs = tuple(env.get(v, v) for v in node.inputs)
+    new = map_subgraphs(node, sub)
+    if inputs == node.inputs and new is node:
+        return node
+    return Node(node.prim, inputs, node.outputs, new.attrs, node.meta)
