@@ -57,3 +57,25 @@ class Timer:
 
     def __exit__(self, *exc):
         self.seconds = time.perf_counter() - self.start
+
+
+def fit(loss, optimizer, params, data, iters, value_and_grad=None):
+    """Train `params` on `data` for `iters` steps; returns (params, losses).
+
+    By default each step is one compiled graph (loss, gradient and update); with
+    `value_and_grad` (e.g. graphad.eager's) the gradient runs that way and the
+    update in Python, which is what the examples' benchmark compares."""
+    import numpy as np
+    from graphad import optim
+
+    state = optimizer.init(params)
+    step = optim.training_step(loss, optimizer) if value_and_grad is None else None
+    losses = []
+    for _ in range(iters):
+        if step is not None:
+            params, state, value = step(params, state, *data)
+        else:
+            value, grads = value_and_grad(loss)(params, *data)
+            params, state = optimizer.update(grads, state, params)
+        losses.append(float(value))
+    return params, np.array(losses)

@@ -13,7 +13,7 @@ import graphad
 from graphad import nn, optim
 from graphad.bench.workloads import relu_mlp_grad
 
-from _common import Timer, check, parse_args, render_stages
+from _common import Timer, check, fit, parse_args, render_stages
 
 OPTIMIZER = optim.sgd(step_size=0.2, mass=0.9)
 
@@ -39,20 +39,7 @@ def make_data(n=1000):
 
 
 def train(iters, value_and_grad=None):
-    """Compiled training step by default; with `value_and_grad` (e.g. graphad.eager's)
-    the gradient runs that way and the update in Python."""
-    params, data = make_data()
-    state = OPTIMIZER.init(params)
-    step = optim.training_step(loss, OPTIMIZER) if value_and_grad is None else None
-    losses = []
-    for _ in range(iters):
-        if step is not None:
-            params, state, value = step(params, state, *data)
-        else:
-            value, grads = value_and_grad(loss)(params, *data)
-            params, state = OPTIMIZER.update(grads, state, params)
-        losses.append(float(value))
-    return params, np.array(losses)
+    return fit(loss, OPTIMIZER, *make_data(), iters, value_and_grad)
 
 
 def plot(params, out_dir):

@@ -11,7 +11,7 @@ import graphad
 import graphad.numpy as gnp
 from graphad import nn, optim
 
-from _common import Timer, check, parse_args, render_stages
+from _common import Timer, check, fit, parse_args, render_stages
 
 DEGREE = 3
 OPTIMIZER = optim.adam(step_size=0.02)
@@ -31,20 +31,7 @@ def make_data(n=2000):
 
 
 def train(iters, value_and_grad=None):
-    """Compiled training step by default; with `value_and_grad` (e.g. graphad.eager's)
-    the gradient runs that way and the update in Python."""
-    coef, data = make_data()
-    state = OPTIMIZER.init(coef)
-    step = optim.training_step(loss, OPTIMIZER) if value_and_grad is None else None
-    losses = []
-    for _ in range(iters):
-        if step is not None:
-            coef, state, value = step(coef, state, *data)
-        else:
-            value, grads = value_and_grad(loss)(coef, *data)
-            coef, state = OPTIMIZER.update(grads, state, coef)
-        losses.append(float(value))
-    return coef, np.array(losses)
+    return fit(loss, OPTIMIZER, *make_data(), iters, value_and_grad)
 
 
 def main():

@@ -12,7 +12,7 @@ import numpy as np
 import graphad
 from graphad import nn, optim
 
-from _common import Timer, check, parse_args, render_stages
+from _common import Timer, check, fit, parse_args, render_stages
 
 OPTIMIZER = optim.sgd(step_size=0.5)
 
@@ -38,20 +38,7 @@ def make_data(n=200):
 
 
 def train(iters, value_and_grad=None):
-    """Compiled training step by default; with `value_and_grad` (e.g. graphad.eager's)
-    the gradient runs that way and the update in Python."""
-    params, data = make_data()
-    state = OPTIMIZER.init(params)
-    step = optim.training_step(loss, OPTIMIZER) if value_and_grad is None else None
-    losses = []
-    for _ in range(iters):
-        if step is not None:
-            params, state, value = step(params, state, *data)
-        else:
-            value, grads = value_and_grad(loss)(params, *data)
-            params, state = OPTIMIZER.update(grads, state, params)
-        losses.append(float(value))
-    return params, np.array(losses)
+    return fit(loss, OPTIMIZER, *make_data(), iters, value_and_grad)
 
 
 def plot(params, out_dir):
