@@ -86,8 +86,9 @@ class StageStats:
         lines = ["stage        nodes"]
         lines += [f"{name:<12} {count:>5}" for name, count in self.nodes.items()]
         if self.passes:
-            lines += ["", "pass          round  before  after   time      what it did"]
-            lines += [f"{r['pass']:<13} {r['round']:>5} {r['before']:>7} {r['after']:>6} "
+            w = max(13, *(len(r["pass"]) for r in self.passes))
+            lines += ["", f"{'pass':<{w}} round  before  after   time      what it did"]
+            lines += [f"{r['pass']:<{w}} {r['round']:>5} {r['before']:>7} {r['after']:>6} "
                       f"{r['seconds'] * 1e3:>6.2f} ms  "
                       + ", ".join(f"{k} {n}" for k, n in sorted(r.get("hits", {}).items()))
                       for r in self.passes]
