@@ -1,0 +1,180 @@
+"""Hand-written fused `@njit(parallel=True)` gradients of the workloads W1-W7.
+
+What a careful person writes by hand with Numba: one pass per data-dependent
+stage, no temporaries where a loop can carry the value, BLAS for matrix
+products, `prange` for the loops. graphad's Numba backend is measured against
+these in bench_backend.py. Each `grad_*` takes the workload's (params, *data)
+and returns the gradient with params' structure; `HAND[name]` maps a workload
+name to (prepare(params, *data) -> args tuple, kernel).
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from graphad.bench.workloads import chain_grad
+
+CHUNKS = 16
+
+
+@njit(parallel=True, cache=True)
+def sine_fit(o, t, x, y):
+    go = gt = 0.0
+    for i in prange(x.size):
+        z = o * x[i] + t
+        r = (np.sin(z) - y[i]) * np.cos(z)
+        go += r * x[i]
+        gt += r
+    return go / x.size, gt / x.size
+
+
+@njit(parallel=True, cache=True)
+def relu_mlp(W1, b1, W2, b2, W3, b3, x, y):
+    n = x.shape[0]
+    parts = np.zeros((CHUNKS, 1 * 4 + 4 + 16 + 4 + 4 + 1))
+    for c in prange(CHUNKS):
+        acc = parts[c]
+        h1 = np.empty(4)
+        h2 = np.empty(4)
+        d2 = np.empty(4)
+        for i in range(c * n // CHUNKS, (c + 1) * n // CHUNKS):
+            xi = x[i, 0]
+            for j in range(4):
+                h1[j] = max(xi * W1[0, j] + b1[j], 0.0)
+            pred = b3[0]
+            for k in range(4):
+                z = b2[k]
+                for j in range(4):
+                    z += h1[j] * W2[j, k]
+                h2[k] = max(z, 0.0)
+                pred += h2[k] * W3[k, 0]
+            d = 2.0 * (pred - y[i, 0]) / n
+            acc[28] += d                                   # b3
+            for k in range(4):
+                acc[24 + k] += h2[k] * d                   # W3
+                d2[k] = d * W3[k, 0] if h2[k] > 0 else 0.0
+                acc[20 + k] += d2[k]                       # b2
+            for j in range(4):
+                d1 = 0.0
+                for k in range(4):
+                    acc[4 + 4 * j + k] += h1[j] * d2[k]    # W2
+                    d1 += d2[k] * W2[j, k]
+                if h1[j] <= 0:
+                    d1 = 0.0
+                acc[j] += xi * d1                          # W1
+                acc[29 + j] += d1                          # b1
+    g = parts.sum(axis=0)
+    return g
+
+
+def _relu_mlp_grad(p, x, y):
+    g = relu_mlp(p["W1"], p["b1"], p["W2"], p["b2"], p["W3"], p["b3"], x, y)
+    return {"W1": g[0:4].reshape(1, 4), "W2": g[4:20].reshape(4, 4), "b2": g[20:24],
+            "W3": g[24:28].reshape(4, 1), "b3": g[28:29], "b1": g[29:33]}
+
+
+@njit(parallel=True, cache=True)
+def _tanh_layer(a, W, b):
+    z = np.dot(a, W)
+    for i in prange(z.shape[0]):
+        for j in range(z.shape[1]):
+            z[i, j] = np.tanh(z[i, j] + b[j])
+    return z
+
+
+@njit(parallel=True, cache=True)
+def tanh_mlp(W1, b1, W2, b2, W3, b3, x, onehot):
+    h1 = _tanh_layer(x, W1, b1)
+    h2 = _tanh_layer(h1, W2, b2)
+    logits = np.dot(h2, W3)
+    n, k = logits.shape
+    d = np.empty_like(logits)
+    scale = np.float32(1.0 / n)
+    for i in prange(n):
+        m = logits[i, 0] + b3[0]
+        for j in range(k):
+            m = max(m, logits[i, j] + b3[j])
+        s = np.float32(0.0)
+        for j in range(k):
+            d[i, j] = np.exp(logits[i, j] + b3[j] - m)
+            s += d[i, j]
+        for j in range(k):
+            d[i, j] = (d[i, j] / s - onehot[i, j]) * scale
+    gW3, gb3 = np.dot(h2.T, d), d.sum(axis=0)
+    d2 = np.dot(d, W3.T)
+    for i in prange(n):
+        for j in range(d2.shape[1]):
+            d2[i, j] *= 1 - h2[i, j] * h2[i, j]
+    gW2, gb2 = np.dot(h1.T, d2), d2.sum(axis=0)
+    d1 = np.dot(d2, W2.T)
+    for i in prange(n):
+        for j in range(d1.shape[1]):
+            d1[i, j] *= 1 - h1[i, j] * h1[i, j]
+    gW1, gb1 = np.dot(x.T, d1), d1.sum(axis=0)
+    return gW1, gb1, gW2, gb2, gW3, gb3
+
+
+def _tanh_mlp_grad(params, x, onehot):
+    (W1, b1), (W2, b2), (W3, b3) = params
+    g = tanh_mlp(W1, b1, W2, b2, W3, b3, x, onehot)
+    return [(g[0], g[1]), (g[2], g[3]), (g[4], g[5])]
+
+
+@njit(parallel=True, cache=True)
+def logistic_map(x):
+    g = np.empty_like(x)
+    for i in prange(x.size):
+        s = 1.0 / (1.0 + np.exp(-x[i]))
+        v, d = s, s * (1.0 - s)
+        for _ in range(20):
+            d *= 4.0 - 8.0 * v
+            v = 4.0 * v * (1.0 - v)
+        g[i] = d
+    return g
+
+
+chain = njit(cache=True)(chain_grad)           # the bare @njit call W5 is measured against
+
+
+@njit(parallel=True, cache=True)
+def logistic_regression(w, b, X, y):
+    # matrix-matrix products: Numba's matrix-vector np.dot is several times slower
+    z = np.dot(X, w.reshape(-1, 1)).reshape(-1)
+    n = y.size
+    gb = 0.0
+    for i in prange(n):
+        d = (1.0 / (1.0 + np.exp(-(z[i] + b))) - y[i]) / n
+        z[i] = d
+        gb += d
+    return np.dot(z.reshape(1, -1), X).reshape(-1), gb
+
+
+@njit(parallel=True, cache=True)
+def logsumexp_squares(y):
+    n = y.size
+    peaks = np.full(CHUNKS, -np.inf)
+    for c in prange(CHUNKS):
+        m = -np.inf
+        for i in range(c * n // CHUNKS, (c + 1) * n // CHUNKS):
+            m = max(m, y[i] * y[i])
+        peaks[c] = m
+    m = peaks.max()
+    total = 0.0
+    for i in prange(n):
+        total += np.exp(y[i] * y[i] - m)
+    g = np.empty_like(y)
+    for i in prange(n):
+        g[i] = 2.0 * y[i] * np.exp(y[i] * y[i] - m) / total
+    return g
+
+
+HAND = {
+    "W1-50": lambda p, x, y: sine_fit(p[0], p[1], x, y),
+    "W1-1e6": lambda p, x, y: sine_fit(p[0], p[1], x, y),
+    "W2": _relu_mlp_grad,
+    "W3": _tanh_mlp_grad,
+    "W4": logistic_map,
+    "W5": chain,
+    "W6": lambda p, X, y: logistic_regression(p[0], p[1], X, y),
+    "W7": logsumexp_squares,
+}

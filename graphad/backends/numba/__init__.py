@@ -1,0 +1,96 @@
+"""The Numba backend: a fused graph becomes one `numba.njit` function.
+
+`prepare` fuses the optimized graph (graphad.passes.fusion); `compile_graph`
+generates Python source for it (codegen.py: one loop nest per fused region,
+loops.py; BLAS for dot_general and whole-array code for other nodes,
+arrays.py), stores the source in the on-disk cache (graphad.cache) and
+imports it, so Numba's own cache can reuse machine code across processes.
+
+Lowering tables, one per family: scalar.SCALAR (elementwise), reducers.REDUCERS
+(reductions), arrays.LOWERINGS (other array operations), codegen.CONTROL (cond
+and while, inlined as `if` / `while`). `lowering_of(prim)` says which applies.
+Stopgaps, each logged as a warning when used:
+- a primitive in no table (today `while_vjp`, and any added after this backend)
+  splits the graph: that node runs its numpy implementation between compiled
+  pieces; `tests/test_numba_backend.py` fails naming every such primitive;
+- a kernel Numba rejects (a bug here) runs with the numpy oracle instead.
+"""
+from __future__ import annotations
+
+import logging
+import os
+
+import numpy as np
+
+# Numba's parallel loops run on OpenMP threads, which by default spin after each
+# loop; on a few cores they then fight BLAS's own threads (the W3 gradient ran 9x
+# slower). Sleeping threads cost a few microseconds per parallel loop instead.
+# Set before OpenMP starts; a value the user chose wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from ...ir import Graph
+from ...passes.fusion import VIEWS, fuse, fused_p
+from .arrays import LOWERINGS
+from .codegen import CONTROL, Options, generate
+from .reducers import REDUCERS
+from .scalar import SCALAR
+
+log = logging.getLogger("graphad")
+SUPPORTED_DTYPES = {np.dtype(t) for t in (np.float64, np.float32, np.int64, np.int32, np.int16,
+                                          np.int8, np.uint8, np.uint16, np.uint32, np.uint64,
+                                          np.bool_)}
+
+
+# Primitives that never reach a backend, and why.
+REMOVED_BEFORE = {"custom_vjp_call": "inlined by passes/inline_custom.py before fusion"}
+
+
+def lowering_of(prim):
+    """'scalar', 'reduction', 'array', 'control', 'fused', 'removed', or None (no native
+    lowering)."""
+    if prim is fused_p:
+        return "fused"
+    if prim.name in REMOVED_BEFORE:
+        return "removed"
+    if prim.kind == "elementwise" and prim.name in SCALAR:
+        return "scalar"
+    if prim.kind == "reduction" and prim.name in REDUCERS:
+        return "reduction"
+    if prim.name in LOWERINGS:
+        return "array"
+    if prim.name in CONTROL:
+        return "control"
+    return None
+
+
+def fusible(prim) -> bool:
+    return lowering_of(prim) in ("scalar", "reduction") and not prim.multiple_results
+
+
+def prepare(graph: Graph) -> Graph:
+    return fuse(graph, fusible)
+
+
+def _native(node) -> bool:
+    if lowering_of(node.prim) in (None, "removed"):
+        return False
+    if any(v.dtype not in SUPPORTED_DTYPES for v in node.inputs + node.outputs):
+        return False
+    return all(_native(n) for sub in node.subgraphs() for n in sub.nodes)
+
+
+def compile_graph(graph: Graph, strict=False, **options):
+    """An executable for `graph` (already fused by `prepare`); `options` are codegen's
+    Options; `strict` raises rather than falls back when Numba rejects the kernel."""
+    from .executable import NumbaExecutable, SplitExecutable
+    opts = Options(**options)
+    if all(_native(n) for n in graph.nodes) and \
+            all(v.dtype in SUPPORTED_DTYPES for v in graph.inputs):
+        return NumbaExecutable(graph, generate(graph, opts), strict)
+    missing = sorted({n.prim.name for n in graph.nodes if not _native(n)})
+    log.warning("numba backend: no native lowering for %s; those nodes run with numpy "
+                "between compiled pieces", ", ".join(missing))
+    return SplitExecutable(graph, opts, _native)
+
+
+__all__ = ["VIEWS", "compile_graph", "fusible", "lowering_of", "prepare"]

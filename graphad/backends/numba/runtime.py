@@ -1,0 +1,206 @@
+"""Helpers the generated kernels import: small jitted functions, nothing stateful."""
+from __future__ import annotations
+
+import numpy as np
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic, overload
+
+__all__ = ["argsort3", "as_scalar", "batched_dot", "cholesky3", "cumsum3", "eigh3", "exp_f64",
+           "gather3",
+           "dot2", "ifmod", "int_dot", "ipow", "scatter_add3", "slogdet3", "solve3"]
+
+
+def as_scalar(x):
+    """A shape-() argument as a scalar, whether passed as a scalar or a 0-d array."""
+    return x[()] if isinstance(x, np.ndarray) else x
+
+
+@overload(as_scalar, inline="always")
+def _as_scalar(x):
+    if isinstance(x, types.Array):
+        return lambda x: x[()]
+    return lambda x: x
+
+
+@njit(cache=True, inline="always")
+def ipow(x, n):
+    """Integer power by squaring; wraps around on overflow like numpy."""
+    if n < 0:
+        return x * 0 + (1 if x == 1 else (1 - 2 * (n & 1) if x == -1 else 0))
+    result = x * 0 + 1
+    while n:
+        if n & 1:
+            result *= x
+        x *= x
+        n >>= 1
+    return result
+
+
+@njit(cache=True, inline="always")
+def ifmod(a, b):
+    """C's remainder (the sign of the dividend), as numpy's fmod on integers; 0 for b == 0."""
+    if b == 0:
+        return a * 0
+    r = abs(a) % abs(b)
+    return -r if a < 0 else r
+
+
+@njit(cache=True)
+def batched_dot(a, b):
+    out = np.empty((a.shape[0], a.shape[1], b.shape[2]), a.dtype)
+    for q in range(a.shape[0]):
+        out[q] = np.dot(a[q], b[q])
+    return out
+
+
+@njit(cache=True)
+def int_dot(a, b, dtype):
+    """Integer and bool matrix products (BLAS has none): a plain triple loop."""
+    out = np.zeros((a.shape[0], a.shape[1], b.shape[2]), np.int64)
+    for q in range(a.shape[0]):
+        for i in range(a.shape[1]):
+            for p in range(a.shape[2]):
+                aip = np.int64(a[q, i, p])
+                for j in range(b.shape[2]):
+                    out[q, i, j] += aip * np.int64(b[q, p, j])
+    return out.astype(dtype)
+
+
+# ---- indexing, scans and LAPACK on (batch, rows, cols)-shaped views ----------------------
+# The lowerings reshape operands so the axis that matters is the middle one.
+
+@njit(cache=True)
+def gather3(x, idx):
+    out = np.empty((x.shape[0], idx.size, x.shape[2]), x.dtype)
+    for p in range(x.shape[0]):
+        for i in range(idx.size):
+            row = idx[i]
+            for q in range(x.shape[2]):
+                out[p, i, q] = x[p, row, q]
+    return out
+
+
+@njit(cache=True)
+def scatter_add3(g, idx, size):
+    out = np.zeros((g.shape[0], size, g.shape[2]), g.dtype)
+    for p in range(g.shape[0]):
+        for i in range(idx.size):
+            row = idx[i]
+            for q in range(g.shape[2]):
+                out[p, row, q] += g[p, i, q]
+    return out
+
+
+@njit(cache=True)
+def cumsum3(x):
+    out = np.empty_like(x)
+    for p in range(x.shape[0]):
+        for q in range(x.shape[2]):
+            acc = x[p, 0, q] * 0
+            for i in range(x.shape[1]):
+                acc += x[p, i, q]
+                out[p, i, q] = acc
+    return out
+
+
+@njit(cache=True)
+def argsort3(x):
+    out = np.empty(x.shape, np.int64)
+    for p in range(x.shape[0]):
+        for q in range(x.shape[2]):
+            out[p, :, q] = np.argsort(np.ascontiguousarray(x[p, :, q]), kind="mergesort")
+    return out
+
+
+@njit(cache=True)
+def solve3(a, b):
+    out = np.empty(b.shape, b.dtype)
+    for p in range(a.shape[0]):
+        out[p] = np.linalg.solve(a[p], b[p])
+    return out
+
+
+@njit(cache=True)
+def cholesky3(a):
+    out = np.empty_like(a)
+    for p in range(a.shape[0]):
+        out[p] = np.linalg.cholesky(np.ascontiguousarray(a[p]))
+    return out
+
+
+@njit(cache=True)
+def slogdet3(a):
+    sign = np.empty(a.shape[0], a.dtype)
+    logdet = np.empty(a.shape[0], a.dtype)
+    for p in range(a.shape[0]):
+        s, v = np.linalg.slogdet(a[p])
+        sign[p] = s
+        logdet[p] = v
+    return sign, logdet
+
+
+@njit(cache=True)
+def eigh3(a):
+    w = np.empty((a.shape[0], a.shape[1]), a.dtype)
+    v = np.empty_like(a)
+    for p in range(a.shape[0]):
+        wp, vp = np.linalg.eigh(np.ascontiguousarray(a[p]))
+        w[p] = wp
+        v[p] = vp
+    return w, v
+
+
+# ---- vectorizable math ---------------------------------------------------------------
+# A call to libm inside a loop stops LLVM from vectorizing it, so a fused loop with
+# one exp runs scalar. These are branch-free (selects only) and inline, so the loop
+# around them vectorizes. scalar.INLINE says which functions use them.
+
+@intrinsic
+def _bits_to_float(typingctx, bits):
+    """The float64 whose IEEE bits are the int64 `bits` (a bitcast, no conversion)."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+    return types.float64(types.int64), codegen
+
+
+_LOG2E = 1.4426950408889634
+_LN2_HI = 6.93147180369123816490e-01        # fdlibm's split of ln 2: hi has 32 bits
+_LN2_LO = 1.90821492927058770002e-10
+
+
+@njit(cache=True, inline="always")
+def exp_f64(x):
+    """exp(x) in float64 within about 1 ulp: x = n ln2 + r with |r| <= ln2/2 (Cody-Waite),
+    exp(r) by its Taylor series to r**13, times 2**n built from exponent bits in two
+    halves (so results near overflow and in the subnormal range come out right)."""
+    x = np.float64(x)
+    xc = min(max(x, -746.0), 710.0)
+    n = np.rint(xc * _LOG2E)
+    r = (xc - n * _LN2_HI) - n * _LN2_LO
+    p = 1.0 / 6227020800.0
+    p = p * r + 1.0 / 479001600.0
+    p = p * r + 1.0 / 39916800.0
+    p = p * r + 1.0 / 3628800.0
+    p = p * r + 1.0 / 362880.0
+    p = p * r + 1.0 / 40320.0
+    p = p * r + 1.0 / 5040.0
+    p = p * r + 1.0 / 720.0
+    p = p * r + 1.0 / 120.0
+    p = p * r + 1.0 / 24.0
+    p = p * r + 1.0 / 6.0
+    p = p * r + 0.5
+    p = p * r + 1.0
+    p = p * r + 1.0
+    k = np.int64(n)
+    k1 = k >> 1
+    k2 = k - k1
+    y = p * _bits_to_float((k1 + 1023) << 52) * _bits_to_float((k2 + 1023) << 52)
+    return y if x == x else x
+
+
+@njit(cache=True)
+def dot2(a, b):
+    """np.dot of two matrices, compiled once per layout pair and cached on disk, so
+    kernels link it instead of compiling Numba's BLAS binding each time."""
+    return np.dot(a, b)
