@@ -143,7 +143,8 @@ class Staged:
         adjoint, out_tree = self.transform(forward)
         optimized, more = optimize(adjoint, self.passes)
         records += more
-        fused = prepare(inline_custom_calls(optimized), self.backend or "numpy")  # no custom nodes
+        # The fused stage is what this backend (or, uncompiled, the default) would run.
+        fused = prepare(inline_custom_calls(optimized), self.backend or DEFAULT_BACKEND)
         stages = Stages(tf.graph, adjoint, optimized, fused, records, out_tree, tf.captured)
         return stages.describe(self.fun, tf, getattr(self.transform, "argnums", None))
 

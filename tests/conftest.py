@@ -1,5 +1,13 @@
+import os
+import tempfile
+
 import numpy as np
 import pytest
+
+# Compiled kernels go to a cache private to this test session, never the user's own
+# (~/.cache/graphad): every run compiles cold, as CI does on a fresh machine, and
+# tests that inspect the cache see only what this run wrote.
+os.environ.setdefault("GRAPHAD_CACHE_DIR", tempfile.mkdtemp(prefix="graphad-test-cache-"))
 
 
 def central_difference(f, x, eps=1e-6):
