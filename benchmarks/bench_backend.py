@@ -28,36 +28,9 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")   # as graphad's Numba backe
                                                      # for the hand kernels too
 
 import graphad                                  # noqa: E402
+from graphad.bench.timing import interleaved   # noqa: E402
 from graphad.bench.workloads import BY_NAME     # noqa: E402
 from hand_kernels import HAND, chain            # noqa: E402
-
-
-def _batch(fn, target=0.02):
-    """Calls per batch so that one batch takes about `target` seconds."""
-    n, t = 1, 0.0
-    while t < target and n < 1 << 20:
-        start = time.perf_counter()
-        for _ in range(n):
-            fn()
-        t = time.perf_counter() - start
-        n *= 2
-    return max(1, int(n / 2 * target / max(t, 1e-9)))
-
-
-def interleaved(fns: dict, rounds: int):
-    """Median seconds per call of each function, batches interleaved round by round."""
-    sizes = {k: _batch(f) for k, f in fns.items()}
-    times = {k: [] for k in fns}
-    for _ in range(rounds):
-        for k, f in fns.items():
-            n = sizes[k]
-            time.sleep(0.05)     # let the previous batch's BLAS / OpenMP threads go idle
-            f()                  # and warm this one's caches
-            start = time.perf_counter()
-            for _ in range(n):
-                f()
-            times[k].append((time.perf_counter() - start) / n)
-    return {k: float(np.median(v)) for k, v in times.items()}
 
 
 def _fmt(t):

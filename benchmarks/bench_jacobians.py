@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import time
 
 # The matrices here are small; OpenBLAS's second thread only adds stalls of milliseconds
@@ -30,6 +29,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 import graphad  # noqa: E402
+from graphad.bench.timing import interleaved  # noqa: E402
 import graphad.numpy as gnp  # noqa: E402
 from graphad.backends import BACKENDS, DEFAULT_BACKEND  # noqa: E402
 
@@ -54,16 +54,6 @@ def import_jax():
     jax, jnp = jax_module, jnp_module
     jax.config.update("jax_enable_x64", True)
     return True
-
-
-def interleaved(candidates: dict, rounds: int):
-    times = {name: [] for name in candidates}
-    for _ in range(rounds):
-        for name, fn in candidates.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
 def first_call(fn):

@@ -17,14 +17,13 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
 import sys
-import time
 
 import numpy as np
 
 import graphad
 from graphad import optim
+from graphad.bench.timing import interleaved
 from graphad.backends import DEFAULT_BACKEND
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -36,17 +35,6 @@ import mlp  # noqa: E402
 import polynomial_regression  # noqa: E402
 import sigmoid_classifier  # noqa: E402
 import sine_fit  # noqa: E402
-
-
-def interleaved(candidates: dict, rounds: int):
-    """name -> median seconds of `fn()`, running A B C A B C ... `rounds` times."""
-    times = {name: [] for name in candidates}
-    for _ in range(rounds):
-        for name, fn in candidates.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
 # ---- 1. compiled step vs compiled gradient + Python update ------------------------
