@@ -106,6 +106,7 @@ class Case:
     dispatch: bool = True     # the numpy body also runs on tracers (__array_function__)
     jvp: bool = True          # forward mode is defined (not for custom_vjp functions)
     f32: bool = True          # meaningful in float32 too (not when it needs float64's range)
+    second_order: bool = True  # grad of grad is defined (not through while_loop)
     tags: tuple = field(default=())
 
     def __repr__(self):
@@ -755,6 +756,57 @@ case("norm/matrix-axes", lambda np, x: np.linalg.norm(x, 1, axis=(2, 0), keepdim
 case("norm/matrix-axes-2", lambda np, x: np.linalg.norm(x, 2, axis=(0, 2)), F(3, 2, 4))
 case("norm/all", lambda np, x: np.linalg.norm(x), F(2, 3, 4))
 case("norm/all-keepdims", lambda np, x: np.linalg.norm(x, keepdims=True), F(2, 3))
+
+# ======== Control flow (issue 8) =======================================================
+# Bodies call graphad.cond / while_loop / fori_loop, which run eagerly on plain values;
+# the refs are plain Python. No numpy spelling: dispatch=False. Second order through
+# while_loop is refused (while_vjp's own rules raise): second_order=False.
+
+# Newton's sqrt: iterate until converged (a data-dependent trip count), at most 40 times
+# (float32 never gets within 1e-12).
+def _ref_newton(a):
+    x, k = a, 0
+    while abs(x * x - a) > 1e-12 * a and k < 40:
+        x, k = 0.5 * (x + a / x), k + 1
+    return x
+
+
+def _ref_newton_grad(a):
+    x, dx, k = a, 1.0, 0            # forward mode by hand through the same iterations
+    while abs(x * x - a) > 1e-12 * a and k < 40:
+        x, dx, k = 0.5 * (x + a / x), 0.5 * (dx + 1 / x - a * dx / x ** 2), k + 1
+    return np.asarray(dx)
+
+
+def _newton(a):
+    # `a` rides in the carry rather than the closure: eager mode cannot trace a closure
+    # over one of its boxes (tests/test_control_flow.py covers closed-over values).
+    x, _, _ = graphad.while_loop(
+        lambda s: gnp.logical_and(gnp.abs(s[0] * s[0] - s[1]) > 1e-12 * s[1], s[2] < 40),
+        lambda s: (0.5 * (s[0] + s[1] / s[0]), s[1], s[2] + 1), (a, a, 0))
+    return x
+
+
+def _ref_rnn(w, x):
+    h = np.ones(3)
+    for t in range(4):
+        h = np.tanh(w @ h + x[t])
+    return h
+
+
+case("control/cond", None, F(3), fn=lambda x: graphad.cond(gnp.sum(x) > 0, lambda x: gnp.sin(x) * x,
+                                                          lambda x: gnp.exp(x) * 2.0, x),
+     ref=lambda x: np.sin(x) * x if np.sum(x) > 0 else np.exp(x) * 2.0, dispatch=False)
+case("control/while-newton-sqrt", None, F(domain="positive"), fn=_newton,
+     ref=lambda a: np.asarray(_ref_newton(float(a))), dispatch=False, second_order=False, f32=False,
+     tol=1e-5)
+case("control/fori-rnn", None, F(3, 3), F(4, 3),
+     fn=lambda w, x: graphad.fori_loop(
+         0, 4, lambda t, c: (gnp.tanh(c[1] @ c[0] + gnp.take(c[2], t, axis=0)), c[1], c[2]),
+         (np.ones(3), w, x))[0],
+     ref=_ref_rnn, dispatch=False, second_order=False)
+case("control/while_vjp", None, F(domain="positive"), fn=graphad.grad(_newton),
+     ref=lambda a: _ref_newton_grad(float(a)), dispatch=False, wrt=(), f32=False)
 
 assert len({c.name for c in CASES}) == len(CASES), "two op cases share a name"
 BY_NAME = {c.name: c for c in CASES}

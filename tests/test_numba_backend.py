@@ -47,17 +47,11 @@ def shared_cache_dir(tmp_path_factory):
         os.environ["GRAPHAD_CACHE_DIR"] = old
 
 
-# Primitives that run through their numpy implementation between compiled pieces
-# (backends/numba/executable.py: SplitExecutable) until they get a lowering.
-STOPGAP = {"while_vjp": "its tape of loop carries has no Numba lowering yet"}
-
-
 def test_every_primitive_has_a_lowering():
     missing = [p.name for p in ALL_PRIMITIVES if lowering_of(p) is None]
     assert not missing, f"primitives without a Numba lowering: {', '.join(missing)}"
     from graphad.prims import control
-    missing = {p.name for p in control.PRIMITIVES if lowering_of(p) is None}
-    assert missing == set(STOPGAP), f"control primitives without a Numba lowering: {missing}"
+    assert {lowering_of(p) for p in control.PRIMITIVES} == {"control"}
 
 
 # ---- agreement with the oracle -----------------------------------------------------------
@@ -203,7 +197,7 @@ def test_integer_and_bool_arrays():
     check_group([("ints", graph, [i, b])], 0)
 
 
-def test_cond_and_while_compile_natively_and_the_stopgap_runs():
+def test_cond_while_and_while_vjp_compile_natively():
     def f(x):
         y = gnp.sin(x) * 2
         z = graphad.cond(gnp.sum(y) > 0, lambda a: gnp.exp(a), lambda a: -a, y)

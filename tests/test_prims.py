@@ -173,7 +173,7 @@ def test_jvp_rules(case):
 
 # ---- second order: the rules differentiate themselves ------------------------------
 
-@pytest.mark.parametrize("case", FD, ids=ids)
+@pytest.mark.parametrize("case", [c for c in FD if c.second_order], ids=ids)
 def test_second_order(case):
     """d/dx <vjp(u)(x), w> in direction v, against central differences of vjp."""
     rng = np.random.default_rng(3)
@@ -208,9 +208,15 @@ def test_every_primitive_has_a_case():
     assert not missing, f"primitives no op case exercises: {missing}"
 
 
+# Differentiable primitives whose own derivative is never taken by a case, and why.
+NOT_FD_CHECKED = {"while_vjp": "its rules raise (no second order through while_loop); "
+                               "it is checked as the gradient of the while cases"}
+
+
 def test_every_differentiable_primitive_is_gradient_checked():
     seen = _used(FD)
-    missing = [p.name for p in ALL_PRIMITIVES if p.differentiable and p.name not in seen]
+    missing = [p.name for p in ALL_PRIMITIVES
+               if p.differentiable and p.name not in seen and p.name not in NOT_FD_CHECKED]
     assert not missing, f"differentiable primitives no finite-difference case reaches: {missing}"
 
 

@@ -5,8 +5,9 @@ the same graph can be read side by side. Forward and adjoint nodes differ in
 colour and shape, inputs show whether they are differentiated, scalar
 constants are drawn next to each use (one shared node would tie the whole
 picture together with long edges), and a fused region is a cluster holding its
-inner operations. Above `max_nodes` drawn nodes, repetition is folded away
-(see collapse.py) and the picture says so in its heading.
+inner operations, as is each branch / loop body of a control-flow node (with its
+own inputs, named by role: carry, const, ct, arg). Above `max_nodes` drawn nodes,
+repetition is folded away (see collapse.py) and the picture says so in its heading.
 """
 from __future__ import annotations
 
@@ -104,6 +105,7 @@ class Drawing:
         self.items: dict[str, Item] = {}
         self.edges = []                  # (src id, dst id, label or None)
         self.clusters = {}               # id -> (label, parent id or None)
+        self.bodies = set()              # the clusters that are branch / loop bodies
         self.source = {}                 # var -> id of the item producing it
         self.small = {}                  # var -> text of a constant drawn at each use
         self.alias = {}                  # region input/output var -> the var it stands for
@@ -170,7 +172,9 @@ class Drawing:
                 continue
             body = fused_body(node)
             if body is None:
-                self._op(node, cluster, self._new_unit(node, phase, cluster), phase)
+                item = self._op(node, cluster, self._new_unit(node, phase, cluster), phase)
+                if node.prim.kind == "control":
+                    self._control_bodies(node, item, cluster)
                 continue
             cid = self._new_id("cluster_")
             outs = ", ".join(self.names.get(v, "?") for v in node.outputs)
@@ -197,7 +201,7 @@ class Drawing:
         if text:
             lines.append(_small(text if len(text) <= 40 else text[:37] + "..."))
         subs = list(node.subgraphs())
-        if subs:
+        if subs and node.prim.kind != "control":     # control bodies are drawn as clusters
             n = sum(g.count_nodes() for g in subs)
             lines.append(_small(f"+ {n} nodes in {len(subs)} sub-graph(s), see text IR"))
         style = "array_constant" if node.prim.name == "constant" else phase
@@ -208,6 +212,38 @@ class Drawing:
             self._edge(v, item, str(v.type) if shown else None)
         for v in node.outputs:
             self.source[v] = item.id
+        return item
+
+    def _control_bodies(self, node, item, cluster):
+        """One cluster per branch / loop body, labelled by its role, with its own inputs
+        (named by what they receive: carry, const, ...) and its results feeding `item`.
+        Edges never cross into a body: the loop runs it many times on other values."""
+        outs = ", ".join(self.names.get(v, "?") for v in node.outputs)
+        head = outs if len(outs) <= 24 else outs[:21] + "..."
+        for key, sub in node.attrs.items():
+            if not isinstance(sub, Graph):
+                continue
+            cid = self._new_id("cluster_")
+            self.clusters[cid] = (f"{head} = {node.prim.name}: {key}  ({sub.count_nodes()} ops)",
+                                  cluster[-1] if cluster else None)
+            inner = cluster + (cid,)
+            self.bodies.add(cid)
+            for v, role in zip(sub.inputs, _input_roles(node, key, sub)):
+                label = f"<b>{_esc(self.names.get(v, '?'))}</b> {_esc(role)}<br/>{_small(v.type)}"
+                self.source[v] = self._add(self._new_id("i"), label, "input", inner).id
+            self._nodes(sub.nodes, inner)
+            for v in sub.outputs:
+                self._edge(v, item, None)
+
+
+def _input_roles(node, key, sub):
+    """What each input of a control node's sub-graph receives, for its label."""
+    n, count = node.attrs.get("n_carry"), len(sub.inputs)
+    if n is None:                                     # cond: the operands, then closed-over values
+        return [f"arg {i}" for i in range(count)]
+    n_in = len(node.attrs["body_graph"].inputs)
+    return [f"carry {i}" if i < n else f"const {i - n}" if i < n_in else f"ct {i - n_in}"
+            for i in range(count)]
 
 
 def graph_to_dot(graph: Graph, *, title=None, input_names=None, wrt=None, output_names=None,
@@ -325,8 +361,10 @@ def _heading(d: Drawing, title, legend, notes) -> str:
     present = {i.style for i in d.items.values()}
     entries = [(STYLES[style], text, "") for style, text in LEGEND
                if style in present or style in ALWAYS]
-    if d.clusters:
+    if set(d.clusters) - d.bodies:
         entries.append((CLUSTER, "fused region (cluster)", ""))
+    if d.bodies:
+        entries.append((CLUSTER, "branch / loop body (cluster)", ""))
     cells = [f'<td bgcolor="{s["fillcolor"]}" border="1" color="{s["color"]}"{extra}>'
              f'{_small(text, "#000000")}</td>' for s, text, extra in entries]
     cells.append(f'<td border="0">{_small("c = 2.0: constant", "#555555")}</td>')

@@ -7,12 +7,13 @@ arrays.py), stores the source in the on-disk cache (graphad.cache) and
 imports it, so Numba's own cache can reuse machine code across processes.
 
 Lowering tables, one per family: scalar.SCALAR (elementwise), reducers.REDUCERS
-(reductions), arrays.LOWERINGS (other array operations), codegen.CONTROL (cond
-and while, inlined as `if` / `while`). `lowering_of(prim)` says which applies.
+(reductions), arrays.LOWERINGS (other array operations), codegen.CONTROL (cond,
+while and while_vjp, inlined as `if` / `while` loops; while_vjp's tape is an array
+per carry that doubles when full). `lowering_of(prim)` says which applies.
 Stopgaps, each logged as a warning when used:
-- a primitive in no table (today `while_vjp`, and any added after this backend)
-  splits the graph: that node runs its numpy implementation between compiled
-  pieces; `tests/test_numba_backend.py` fails naming every such primitive;
+- a primitive in no table (none today; any added after this backend) splits the
+  graph: that node runs its numpy implementation between compiled pieces;
+  `tests/test_numba_backend.py` fails naming every such primitive;
 - a kernel Numba rejects (a bug here) runs with the numpy oracle instead.
 """
 from __future__ import annotations

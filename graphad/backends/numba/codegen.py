@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from ...ir import Graph
 from ...ir.printer import format_node, var_names
 from . import arrays, scalar
@@ -54,6 +56,9 @@ class Context:
         self.constants = []
         self.parallel = False                       # any region uses prange
         self.regions = 0
+        self.used = _used(graph)                    # vars read anywhere, sub-graphs included
+        self.twins = {}                             # while node -> the while_vjp rerunning it
+        self.taped = set()                          # while_vjp nodes whose twin ran the loop
 
     def next_region(self) -> int:
         self.regions += 1
@@ -74,9 +79,19 @@ class Context:
         return f"k_{len(self.constants) - 1}"
 
 
+def _used(graph) -> set:
+    used = set(graph.outputs)
+    for node in graph.nodes:
+        used.update(node.inputs)
+        for sub in node.subgraphs():
+            used |= _used(sub)
+    return used
+
+
 def emit(nodes, names, ctx) -> list:
     """Lines computing `nodes`; `names` maps vars to Python names (filled in as we go)."""
     lines = []
+    _pair_loops(nodes, ctx)
     for node in nodes:
         for v in node.outputs:
             names.setdefault(v, ctx.ident(v))
@@ -125,6 +140,12 @@ def cond(node, names, ctx):
 def while_(node, names, ctx):
     """`while True:` the condition graph, `break` when false, then the body graph."""
     n = node.attrs["n_carry"]
+    twin = ctx.twins.get(node)
+    if twin is not None:      # a later while_vjp reruns this loop: run it once, taped, here
+        stem = _stem(twin, ctx)
+        ctx.taped.add(twin)
+        return (_taped_forward(twin, names, ctx, stem)
+                + _assign([names[v] for v in node.outputs], [f"{stem}_c{i}" for i in range(n)]))
     args = [names[v] for v in node.inputs]
     carry, consts = [names[v] for v in node.outputs], args[n:]
     lines = _assign(carry, args[:n]) + ["while True:"]
@@ -134,7 +155,133 @@ def while_(node, names, ctx):
     return lines + ["    " + line if line else "" for line in inner]
 
 
-CONTROL = {"cond": cond, "while": while_}
+TAPE_CAPACITY = 16      # initial rows of a while_vjp tape; it doubles when full
+
+
+def _indent(lines):
+    return ["    " + line if line else "" for line in lines]
+
+
+def _zero(var):
+    if not var.shape:
+        return scalar.literal(0, var.dtype)
+    return f"np.zeros({tuple(var.shape)}, np.{var.dtype.name})"
+
+
+def _stem(node, ctx) -> str:
+    return "w" + ctx.ident(node.outputs[0])
+
+
+def _taped_forward(node, names, ctx, stem) -> list:
+    """The forward loop of while_vjp `node`: each trip stores the carry into a tape array
+    per carry (rows double when full) and counts itself; final carry in `{stem}_c{i}`."""
+    n, body = node.attrs["n_carry"], node.attrs["body_graph"]
+    args = [names[v] for v in node.inputs[:len(body.inputs)]]    # not the seeds: not yet made
+    consts = args[n:]
+    carry = [f"{stem}_c{i}" for i in range(n)]
+    tapes = [f"{stem}_tape{i}" for i in range(n)]
+    cap, trips = f"{stem}_cap", f"{stem}_n"
+    lines = _assign(carry, args[:n]) + [f"{cap} = {TAPE_CAPACITY}", f"{trips} = 0"]
+    for v, tape in zip(body.inputs[:n], tapes):
+        lines.append(f"{tape} = np.empty(({cap},) + {tuple(v.shape)}, np.{v.dtype.name})")
+    grow = [f"if {trips} == {cap}:", f"    {cap} *= 2"]
+    for v, tape in zip(body.inputs[:n], tapes):
+        grow += [f"    {tape}_new = np.empty(({cap},) + {tuple(v.shape)}, np.{v.dtype.name})",
+                 f"    {tape}_new[:{trips}] = {tape}[:{trips}]", f"    {tape} = {tape}_new"]
+    test, (flag,) = _inline(node.attrs["cond_graph"], carry + consts, names, ctx)
+    step, results = _inline(body, carry + consts, names, ctx)
+    inner = (test + [f"if not {flag}:", "    break"] + grow
+             + [f"{tape}[{trips}] = {c}" for tape, c in zip(tapes, carry)]
+             + step + _assign(carry, results) + [f"{trips} += 1"])
+    return lines + ["while True:"] + _indent(inner)
+
+
+def _pair_loops(nodes, ctx):
+    """Reverse mode keeps the primal `while` (its result seeds the cotangents) and a
+    while_vjp that reruns the same loop; pair them so the loop runs once, taped."""
+    whiles = []                        # the loops so far: a while_vjp reuses an earlier one
+    for node in nodes:
+        if node.prim.name == "while":
+            whiles.append(node)
+        if node.prim.name != "while_vjp":
+            continue
+        for loop in whiles:
+            if loop not in ctx.twins and _same_loop(loop, node):
+                ctx.twins[loop] = node
+                break
+    return ctx.twins
+
+
+def _same_loop(loop, vjp) -> bool:
+    n_in = len(loop.inputs)
+    return (loop.attrs["n_carry"] == vjp.attrs["n_carry"]
+            and list(loop.inputs) == list(vjp.inputs[:n_in]) and all(_same_graph(loop.attrs[k], vjp.attrs[k]) for k in ("cond_graph", "body_graph")))
+
+
+def _same_graph(a, b) -> bool:
+    """Same computation: same text (names are positional) and the same constant values."""
+    if a is b:
+        return True
+    if str(a) != str(b):
+        return False
+    return all(np.array_equal(getattr(x, "value", x), getattr(y, "value", y))
+               for x, y in zip(_constants(a), _constants(b)))
+
+
+def _constants(graph):
+    for node in graph.nodes:
+        if node.prim.name == "constant":
+            yield node.attrs["value"]
+        for sub in node.subgraphs():
+            yield from _constants(sub)
+
+
+def while_vjp(node, names, ctx):
+    """Reverse mode through a while loop, as `_while_vjp_impl` in graphad.prims.control:
+    a forward `while` storing each carry into a tape array per carry (rows double when
+    full), then a backward loop over the tape running the body's adjoint graph."""
+    n = node.attrs["n_carry"]
+    body, adjoint = node.attrs["body_graph"], node.attrs["body_adjoint"]
+    n_in = len(body.inputs)
+    args = [names[v] for v in node.inputs]
+    consts, seeds = args[n:n_in], args[n_in:]
+    floats = [i for i, v in enumerate(body.inputs) if v.type.is_float]
+    # A const's cotangent nobody reads (e.g. of the data a loss indexes) is not computed:
+    # its sum over the trips would cost a full-size accumulation per trip.
+    wanted = [i for i, v in zip(floats, node.outputs) if i < n or v in ctx.used]
+    if len(wanted) < len(floats):
+        from ...passes.dce import dce
+        adjoint = dce(Graph(adjoint.inputs, adjoint.nodes,
+                            [o for i, o in zip(floats, adjoint.outputs) if i in wanted]))
+        outputs = [v for i, v in zip(floats, node.outputs) if i in wanted]
+        floats = wanted
+    else:
+        outputs = node.outputs
+    stem = _stem(node, ctx)
+    if node in ctx.taped:       # its twin `while` ran the loop (emitted just before, once)
+        ctx.taped.discard(node)
+        lines = []
+    else:
+        lines = _taped_forward(node, names, ctx, stem)
+    tapes, trips, t = [f"{stem}_tape{i}" for i in range(n)], f"{stem}_n", f"{stem}_t"
+    # Backward: cotangents of the carry (non-float carries have none: zeros), sums for consts.
+    cts = [f"{stem}_g{i}" for i in range(n)]
+    acc = {i: f"{stem}_acc{i}" for i in floats if i >= n}
+    lines += [f"{cts[i]} = {seeds[i] if i in floats else _zero(body.inputs[i])}" for i in range(n)]
+    lines += [f"{acc[i]} = {_zero(body.inputs[i])}" for i in acc]
+    saved = [f"{stem}_s{i}" for i in range(n)]
+    back = [f"{s} = {tape}[{t}]" for s, tape in zip(saved, tapes)]
+    adj, outs = _inline(adjoint, saved + consts + cts, names, ctx)
+    # Sums first: an adjoint output may be the name of an incoming cotangent (`return ct`).
+    back += adj + [f"{acc[i]} += {o}" if body.inputs[i].shape else f"{acc[i]} = {acc[i]} + {o}"
+                   for i, o in zip(floats, outs) if i >= n]     # arrays: in place, no allocation
+    back += _assign([cts[i] for i in floats if i < n], [o for i, o in zip(floats, outs) if i < n])
+    lines += [f"for {t} in range({trips} - 1, -1, -1):"] + _indent(back)
+    results = [cts[i] if i < n else acc[i] for i in floats]
+    return lines + _assign([names[v] for v in outputs], results)
+
+
+CONTROL = {"cond": cond, "while": while_, "while_vjp": while_vjp}
 
 
 def generate(graph: Graph, options: Options | None = None) -> Kernel:
