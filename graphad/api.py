@@ -24,7 +24,7 @@ from .passes.inline_custom import inline_custom_calls
 from .passes.pipeline import DEFAULT_PASSES, optimize
 from .passes.reverse_mode import reverse_mode
 from .stages import Stages
-from .trace import Tracer, inline_graph, trace_function
+from .trace import inline_graph, trace_function
 from .tree import LEAF, TreeDef, tree_flatten, tree_leaves, tree_unflatten
 
 _MISS = cache.MISS
@@ -39,7 +39,7 @@ def _leaf_key(leaf):
     key = _SCALAR_KEYS.get(type(leaf))
     if key is not None:
         return key
-    if isinstance(leaf, (np.ndarray, np.generic, Tracer)):
+    if isinstance(leaf, (np.ndarray, np.generic)) or getattr(leaf, "_trace", None) is not None:
         return (leaf.shape, leaf.dtype)
     return type(leaf)
 
@@ -177,7 +177,8 @@ class Staged:
             raise GraphadError(f"{self.__name__}: pass arguments positionally "
                                f"(got keywords {sorted(kwargs)})")
         stages, leaves, key = self._stages(args)
-        if stages.captured or any(isinstance(leaf, Tracer) for leaf in leaves):
+        if stages.captured or any(getattr(leaf, "_trace", None) is not None for leaf in leaves):
+            # Traced values (a graph tracer, an eager box): record into their trace.
             outs = inline_graph(stages.optimized, list(leaves) + stages.captured)
             return tree_unflatten(stages.out_tree, outs)
         self._last_key = key

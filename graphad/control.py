@@ -64,15 +64,6 @@ def _close(traced_fns):
     return graphs, consts
 
 
-def _abstract(tree):
-    """Eager-mode boxes stand in as plain arrays of their type: tracing needs only types,
-    and the node is then bound to the boxes themselves, so eager mode tapes it."""
-    from .eager import Box
-    leaves, treedef = tree_flatten(tree)
-    return tree_unflatten(treedef, [np.zeros(x.shape, x.dtype) if type(x) is Box else x
-                                    for x in leaves])
-
-
 def _pred(pred, what):
     pred = gnp.asarray(pred)
     if pred.shape != ():
@@ -85,8 +76,8 @@ def cond(pred, true_fn, false_fn, *operands):
     Both branches must return the same structure, shapes and dtypes."""
     pred = _pred(pred, "cond")
     leaves, _ = tree_flatten(operands)
-    t = trace_function(true_fn, _abstract(operands))
-    f = trace_function(false_fn, _abstract(operands))
+    t = trace_function(true_fn, operands)
+    f = trace_function(false_fn, operands)
     _check_same("cond", "true_fn", t.out_tree, t.graph.out_types, "false_fn", f.out_tree,
                 f.graph.out_types)
     (gt, gf), consts = _close([t, f])
@@ -98,8 +89,8 @@ def while_loop(cond_fn, body_fn, init):
     """`carry = init; while cond_fn(carry): carry = body_fn(carry)`, as one graph node.
     Differentiable in reverse mode even with a data-dependent trip count."""
     leaves, tree = tree_flatten(init)
-    c = trace_function(cond_fn, (_abstract(init),))
-    b = trace_function(body_fn, (_abstract(init),))
+    c = trace_function(cond_fn, (init,))
+    b = trace_function(body_fn, (init,))
     out = c.graph.outputs
     if len(out) != 1 or out[0].type.shape != ():
         raise GraphadError(f"while_loop: cond_fn must return a scalar, got {c.out_tree} of "

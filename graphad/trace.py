@@ -127,8 +127,8 @@ def new_trace(trace_type=GraphTrace):
 
 def abstract_type(leaf) -> TensorType:
     """The static type a traced argument leaf will have."""
-    if isinstance(leaf, Tracer):
-        return leaf._var.type
+    if getattr(leaf, "_trace", None) is not None:     # a tracer or an eager box
+        return TensorType(leaf.shape, leaf.dtype)
     if isinstance(leaf, (bool, int, float)) and not isinstance(leaf, np.generic):
         return TensorType((), np.result_type(type(leaf)))
     if isinstance(leaf, (np.ndarray, np.generic)):

@@ -280,3 +280,14 @@ def test_eager_is_reachable_as_graphad_eager():
     code = "import graphad, numpy as np; print(graphad.eager.grad(lambda x: x * x)(3.0))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "6.0", out.stderr
+
+
+def test_eager_grad_of_a_compiled_function_records_its_graph_on_the_tape():
+    import graphad
+    import graphad.numpy as gnp
+
+    f = graphad.compile(lambda x: gnp.sum(gnp.sin(x) * x), backend="numpy")
+    x = np.array([0.3, -1.2, 2.0])
+    np.testing.assert_allclose(graphad.eager.grad(f)(x), np.cos(x) * x + np.sin(x), rtol=1e-14)
+    np.testing.assert_allclose(graphad.eager.grad(lambda x: graphad.cond(
+        gnp.sum(x) > 0, lambda x: gnp.sum(x ** 3), lambda x: gnp.sum(x), x))(x), 3 * x ** 2)
