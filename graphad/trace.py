@@ -212,8 +212,11 @@ def _bool_error(what):
             f"{what} of a traced value {self._var.type} at {user_location()}\n"
             "Its value is only known when the compiled function runs, so Python `if`, `while`, "
             "`and`/`or` and conversions cannot use it while tracing. Instead:\n"
-            "  - a branch:  graphad.cond(pred, true_fn, false_fn, *operands) or gnp.where(pred, a, b)\n"
-            "  - a loop:    graphad.while_loop(cond_fn, body_fn, init)\n"
+            "  - a branch, graphad.cond(pred, true_fn, false_fn, *operands):\n"
+            "        if x > 0: y = f(x)                 y = graphad.cond(x > 0, f, g, x)\n"
+            "        else:     y = g(x)          ->     (or, elementwise: gnp.where(x > 0, f(x), g(x)))\n"
+            "  - a loop, graphad.while_loop(cond_fn, body_fn, init):\n"
+            "        while c(v): v = body(v)     ->     v = graphad.while_loop(c, body, v)\n"
             "  - a Python value that decides the structure: mark it static with static_argnums\n"
             "  - arbitrary Python control flow: differentiate with graphad.eager.grad instead")
     return method
