@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import numpy as np
-from llvmlite import ir
 from numba import njit, types
-from numba.extending import intrinsic, overload
+from numba.extending import overload
 
-__all__ = ["argsort3", "as_scalar", "batched_dot", "cholesky3", "cumsum3", "eigh3", "exp_f64",
-           "gather3",
-           "dot2", "ifmod", "int_dot", "ipow", "scatter_add3", "slogdet3", "solve3"]
+# the inline math the kernels call (scalar.INLINE names them)
+from .vecmath import cos_f64, exp_f64, expm1_f64, log1p_f64, log_f64, sin_f64, tanh_f64
+
+__all__ = ["argsort3", "as_scalar", "batched_dot", "cholesky3", "cumsum3", "eigh3", "gather3",
+           "dot2", "ifmod", "int_dot", "ipow", "scatter_add3", "slogdet3", "solve3",
+           "cos_f64", "exp_f64", "expm1_f64", "log1p_f64", "log_f64", "sin_f64", "tanh_f64"]
 
 
 def as_scalar(x):
@@ -149,54 +151,6 @@ def eigh3(a):
         w[p] = wp
         v[p] = vp
     return w, v
-
-
-# ---- vectorizable math ---------------------------------------------------------------
-# A call to libm inside a loop stops LLVM from vectorizing it, so a fused loop with
-# one exp runs scalar. These are branch-free (selects only) and inline, so the loop
-# around them vectorizes. scalar.INLINE says which functions use them.
-
-@intrinsic
-def _bits_to_float(typingctx, bits):
-    """The float64 whose IEEE bits are the int64 `bits` (a bitcast, no conversion)."""
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.DoubleType())
-    return types.float64(types.int64), codegen
-
-
-_LOG2E = 1.4426950408889634
-_LN2_HI = 6.93147180369123816490e-01        # fdlibm's split of ln 2: hi has 32 bits
-_LN2_LO = 1.90821492927058770002e-10
-
-
-@njit(cache=True, inline="always")
-def exp_f64(x):
-    """exp(x) in float64 within about 1 ulp: x = n ln2 + r with |r| <= ln2/2 (Cody-Waite),
-    exp(r) by its Taylor series to r**13, times 2**n built from exponent bits in two
-    halves (so results near overflow and in the subnormal range come out right)."""
-    x = np.float64(x)
-    xc = min(max(x, -746.0), 710.0)
-    n = np.rint(xc * _LOG2E)
-    r = (xc - n * _LN2_HI) - n * _LN2_LO
-    p = 1.0 / 6227020800.0
-    p = p * r + 1.0 / 479001600.0
-    p = p * r + 1.0 / 39916800.0
-    p = p * r + 1.0 / 3628800.0
-    p = p * r + 1.0 / 362880.0
-    p = p * r + 1.0 / 40320.0
-    p = p * r + 1.0 / 5040.0
-    p = p * r + 1.0 / 720.0
-    p = p * r + 1.0 / 120.0
-    p = p * r + 1.0 / 24.0
-    p = p * r + 1.0 / 6.0
-    p = p * r + 0.5
-    p = p * r + 1.0
-    p = p * r + 1.0
-    k = np.int64(n)
-    k1 = k >> 1
-    k2 = k - k1
-    y = p * _bits_to_float((k1 + 1023) << 52) * _bits_to_float((k2 + 1023) << 52)
-    return y if x == x else x
 
 
 @njit(cache=True)

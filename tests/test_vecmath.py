@@ -1,0 +1,133 @@
+"""graphad's inline math (backends/numba/vecmath.py) against numpy, ulp by ulp.
+
+Each function runs in one small Numba loop (compiled for float64 and float32) over
+dense random samples across all binades of its domain plus the special values and
+thresholds; the loop must vectorize, since that is the point of these functions.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from numba import njit
+
+import graphad
+import graphad.numpy as gnp
+from graphad.backends.numba import scalar, vecmath
+from graphad.backends.numba.codegen import generate
+
+TINY, SUB = 2.2250738585072014e-308, 5e-324
+# exact: +-0 (sign too), +-inf, nan; then thresholds, which the ulp bound covers (a
+# finite result where numpy gives inf or nan, or the reverse, counts as infinitely wrong)
+EXACT = [0.0, -0.0, np.inf, -np.inf, np.nan]
+SPECIAL = EXACT + [SUB, -SUB, TINY, -TINY, 1e-310, -1e-310,
+           2.0 ** -54, -(2.0 ** -54), 1.0, -1.0, 0.5, -0.5, 22.0, -22.0, 40.0, -40.0,
+           709.78, 709.79, 710.0, -745.1, -745.2, -746.0, 1e300, -1e300, 1.7976931348623157e308]
+
+
+def binades(rng, lo, hi, n, signed=True):
+    """n samples, uniform in the mantissa, with exponents uniform in [lo, hi)."""
+    x = rng.uniform(1.0, 2.0, n) * 2.0 ** rng.integers(lo, hi, n).astype(np.float64)
+    return x * rng.choice([-1.0, 1.0], n) if signed else x
+
+
+def domain(name, rng, n=100_000):
+    pos = binades(rng, -1074, 1024, n, signed=False)
+    parts = {
+        "exp": [rng.uniform(-750, 720, n), binades(rng, -1074, 10, n)],
+        "expm1": [rng.uniform(-50, 710, n), binades(rng, -1074, 10, n)],
+        "tanh": [rng.uniform(-25, 25, n), binades(rng, -1074, 6, n)],
+        "sin": [rng.uniform(-10, 10, n), binades(rng, -1074, 21, n), binades(rng, 21, 1024, n)],
+        "log": [pos, rng.uniform(0, 3, n), 1 + binades(rng, -60, -1, n), -pos[:100]],
+        "log1p": [pos, rng.uniform(-1, 3, n), -binades(rng, -1074, 0, n, signed=False),
+                  -1 + binades(rng, -53, -1, n, signed=False), -1 - pos[:100]],
+    }[name]
+    return np.concatenate(parts + [np.array(SPECIAL)])
+
+
+ULP = {"exp": 1, "expm1": 2, "log": 1, "log1p": 2, "tanh": 3,   # as documented in vecmath.py
+       "sin": 2, "cos": 2}
+FUNCS = {"exp": (vecmath.exp_f64, np.exp), "expm1": (vecmath.expm1_f64, np.expm1),
+         "log": (vecmath.log_f64, np.log), "log1p": (vecmath.log1p_f64, np.log1p),
+         "tanh": (vecmath.tanh_f64, np.tanh),
+         "sin": (vecmath.sin_f64, np.sin), "cos": (vecmath.cos_f64, np.cos)}
+NOT_INLINE = {"sin", "cos"}   # their libm fallback is speculated when vectorized: see vecmath
+
+
+def loop(f):
+    @njit(error_model="numpy")    # as the generated kernels: no ZeroDivisionError checks
+    def apply(x, out):
+        for i in range(x.size):
+            out[i] = f(x[i])
+    return apply
+
+
+def ulps(got, want):
+    """|got - want| in units of want's last place (0 where both agree, nan included)."""
+    unit = np.spacing(np.abs(want.astype(got.dtype)))        # in got's own precision
+    got, want = got.astype(np.float64), want.astype(np.float64)
+    same = (got == want) | (np.isnan(got) & np.isnan(want))
+    with np.errstate(invalid="ignore"):
+        err = np.abs(got - want) / unit.astype(np.float64)
+    return np.where(same, 0.0, err)
+
+
+@pytest.mark.parametrize("name", sorted(FUNCS))
+def test_ulp_error_special_values_and_vectorization(name):
+    mine, ref = FUNCS[name]
+    apply = loop(mine)
+    x = domain("sin" if name == "cos" else name, np.random.default_rng(9))
+    with np.errstate(all="ignore"):
+        want = ref(x)
+        out = np.empty_like(x)
+        apply(x, out)
+        err = ulps(out, want)
+        assert err.max() <= ULP[name], f"{name}({x[err.argmax()]!r}): {err.max()} ulp"
+        # special values exactly, the sign of zero included
+        got, exact = out[-len(SPECIAL):][:len(EXACT)], ref(np.array(EXACT))
+        np.testing.assert_array_equal(got, exact)
+        assert (np.signbit(got) == np.signbit(exact))[~np.isnan(exact)].all(), got
+        # float32 computes in float64 and rounds once: within 1 ulp of the exact result
+        x32 = x.astype(np.float32)
+        out32 = np.empty_like(x32)
+        apply(x32, out32)
+        want32 = ref(x32.astype(np.float64)).astype(np.float32)
+        err32 = ulps(out32, want32)
+        assert err32.max() <= 1, f"{name}(float32 {x32[err32.argmax()]!r}): {err32.max()} ulp"
+    for sig, ir in apply.inspect_llvm().items() if name not in NOT_INLINE else ():
+        width = "double" if sig[0].dtype.bitwidth == 64 else "float"
+        assert f"x {width}>" in ir, f"{name} loop did not vectorize for {sig}"
+
+
+def test_kernels_use_the_inline_math_and_agree_with_numpy():
+    inline = {n: f for n, (f, _) in FUNCS.items() if n not in NOT_INLINE}
+    assert all(scalar.INLINE[n] == f.__name__ for n, f in inline.items())
+    assert all(scalar.INLINE[n] == scalar.LIBM[n] for n in NOT_INLINE)
+
+    def f(x):
+        return (gnp.tanh(x) + gnp.log1p(gnp.abs(x)) + gnp.log(x * x) + gnp.expm1(x)
+                + gnp.sigmoid(x) * gnp.exp(x))
+    x = np.array([-np.inf, -800.0, -30.0, -1.5, -1e-300, -0.0, 0.0, 1e-9, 0.3, 2.0, 700.0,
+                  np.inf, np.nan])
+    compiled = graphad.compile(f, backend="numba")
+    src = generate(graphad.inspect(compiled, x).fused).source
+    assert all(name in src for name in ("tanh_f64", "log1p_f64", "log_f64", "expm1_f64"))
+    with np.errstate(all="ignore"):
+        want = (np.tanh(x) + np.log1p(np.abs(x)) + np.log(x * x) + np.expm1(x)
+                + 1 / (1 + np.exp(-x)) * np.exp(x))
+        np.testing.assert_allclose(compiled(x), want, rtol=1e-14)
+
+
+def test_sigmoid_through_the_backend():
+    """sigmoid is a template over the inline exp (scalar.SCALAR): ulp-close to the oracle."""
+    from graphad.backends.numpy import evaluate
+    rng = np.random.default_rng(4)
+    x = np.concatenate([rng.uniform(-750, 750, 100_000), binades(rng, -1074, 10, 100_000),
+                        np.array(SPECIAL)])
+    compiled = graphad.compile(gnp.sigmoid, backend="numba")
+    with np.errstate(all="ignore"):
+        want = evaluate(graphad.inspect(compiled, x).traced, [x])[0]
+        got = compiled(x)
+        err = ulps(got, want)
+    assert err.max() <= 2, f"sigmoid({x[err.argmax()]!r}): {err.max()} ulp"
+    np.testing.assert_array_equal(got[-len(SPECIAL):][:len(EXACT)], [0.5, 0.5, 1.0, 0.0, np.nan])
+    assert "exp_f64" in generate(graphad.inspect(compiled, x).fused).source
