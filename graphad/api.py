@@ -86,6 +86,11 @@ class _Grad:
         return dce(Graph(graph.inputs, graph.nodes, outputs)), out_tree
 
 
+def _run_plain(exe, leaves):
+    """Call an executable taking a list of arrays; 0-d results become numpy scalars."""
+    return [o[()] if o.ndim == 0 else o for o in exe([np.asarray(x) for x in leaves])]
+
+
 class Staged:
     """A function staged to a graph per input signature; see the module docstring."""
 
@@ -185,16 +190,14 @@ class Staged:
         guard = self._guards.get(key)
         if guard is None:                 # first run of this signature: compile, make its guard
             exe = stages.executable(self.backend or "numpy")
-            outs = exe.run(*leaves) if hasattr(exe, "run") else \
-                [o[()] if o.ndim == 0 else o for o in exe([np.asarray(x) for x in leaves])]
+            outs = exe.run(*leaves) if hasattr(exe, "run") else _run_plain(exe, leaves)
             self._guard = self._guards[key] = self._make_guard(key, stages, exe, leaves)
             return tree_unflatten(stages.out_tree, list(outs))
         self._guard = guard
         out = guard(args)
         if out is _MISS:                  # e.g. an ndarray subclass: not the guard's types
-            exe = stages.executable(self.backend or "numpy")
-            outs = exe([np.asarray(x) for x in leaves])
-            out = tree_unflatten(stages.out_tree, [o[()] if o.ndim == 0 else o for o in outs])
+            out = tree_unflatten(stages.out_tree,
+                                 _run_plain(stages.executable(self.backend or "numpy"), leaves))
         return out
 
     def _make_guard(self, key, stages, exe, leaves):
@@ -231,12 +234,18 @@ def compile(fun, static_argnums=(), backend=DEFAULT_BACKEND, passes=None):  # no
     return Staged(fun, _identity, backend, static_argnums, passes)
 
 
-def _differentiate(fun, argnums, with_value):
-    transform = _Grad(argnums, with_value)
+def transformed(fun, transform) -> Staged:
+    """`fun` (a Python function or a Staged one) under `transform`, keeping its backend:
+    a compiled function's transform is compiled too. A plain compiled function is
+    unwrapped so its stages show the user's forward graph, not an inlined copy."""
     if isinstance(fun, Staged) and fun.transform is _identity:
         return Staged(fun.fun, transform, fun.backend, fun.static_argnums, fun.passes)
     backend = fun.backend if isinstance(fun, Staged) else None
     return Staged(fun, transform, backend)
+
+
+def _differentiate(fun, argnums, with_value):
+    return transformed(fun, _Grad(argnums, with_value))
 
 
 def grad(fun, argnums=0):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import numpy as gnp
-from .api import Staged, _identity
+from .api import Staged, _identity, transformed
 from .errors import GraphadError
 from .ir import Graph
 from .passes.batching import batch_graph
@@ -169,14 +169,6 @@ class _JacRev:
         return graph, _nest(tf.out_tree, in_tree)
 
 
-def _staged(fun, transform):
-    """`fun` (a Python function or a Staged one) under `transform`, keeping its backend."""
-    if isinstance(fun, Staged) and fun.transform is _identity:
-        return Staged(fun.fun, transform, fun.backend, fun.static_argnums, fun.passes)
-    backend = fun.backend if isinstance(fun, Staged) else None
-    return Staged(fun, transform, backend)
-
-
 def jvp(fun, primals, tangents):
     """Forward mode: `(fun(*primals), the derivative of fun at primals along tangents)`."""
     primals, tangents = tuple(primals), tuple(tangents)
@@ -193,19 +185,19 @@ def jvp(fun, primals, tangents):
     tangents = tree_unflatten(t_tree, cast)
     n = len(primals)
     inner = fun.fun if isinstance(fun, Staged) and fun.transform is _identity else fun
-    staged = _staged(fun, _Jvp(n))
+    staged = transformed(fun, _Jvp(n))
     staged.fun = lambda *args: inner(*args[:n])
     return staged(*primals, *tangents)
 
 
 def jacfwd(fun, argnums=0):
     """The Jacobian of `fun` by forward mode: one batched pass over all input directions."""
-    return _staged(fun, _JacFwd(argnums))
+    return transformed(fun, _JacFwd(argnums))
 
 
 def jacrev(fun, argnums=0):
     """The Jacobian of `fun` by reverse mode: one batched pass over all output directions."""
-    return _staged(fun, _JacRev(argnums))
+    return transformed(fun, _JacRev(argnums))
 
 
 jacobian = jacrev
