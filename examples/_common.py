@@ -79,3 +79,16 @@ def fit(loss, optimizer, params, data, iters, value_and_grad=None):
             params, state = optimizer.update(grads, state, params)
         losses.append(float(value))
     return params, np.array(losses)
+
+
+def pyplot(what: str = "plot"):
+    """matplotlib.pyplot on a file-only backend, or None (saying so) when it is missing:
+    plots are optional, the examples' checks do not depend on them."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print(f"note: matplotlib not installed, no {what}")
+        return None
+    return plt

@@ -13,7 +13,7 @@ import graphad
 from graphad import nn, optim
 from graphad.bench.workloads import relu_mlp_grad
 
-from _common import Timer, check, fit, parse_args, render_stages
+from _common import Timer, check, fit, parse_args, pyplot, render_stages
 
 OPTIMIZER = optim.sgd(step_size=0.2, mass=0.9)
 
@@ -43,12 +43,8 @@ def train(iters, value_and_grad=None):
 
 
 def plot(params, out_dir):
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("note: matplotlib not installed, no plot")
+    plt = pyplot()
+    if plt is None:
         return
     _, (x, y) = make_data()
     fig, ax = plt.subplots(figsize=(6, 4))

@@ -12,7 +12,7 @@ import numpy as np
 import graphad
 from graphad import nn, optim
 
-from _common import Timer, check, fit, parse_args, render_stages
+from _common import Timer, check, fit, parse_args, pyplot, render_stages
 
 OPTIMIZER = optim.sgd(step_size=0.5)
 
@@ -42,12 +42,8 @@ def train(iters, value_and_grad=None):
 
 
 def plot(params, out_dir):
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("note: matplotlib not installed, no plot")
+    plt = pyplot()
+    if plt is None:
         return
     _, (X, y) = make_data()
     g0, g1 = np.meshgrid(np.linspace(-5, 5, 200), np.linspace(-5, 5, 200))

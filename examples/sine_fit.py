@@ -13,7 +13,7 @@ import graphad
 import graphad.numpy as gnp
 from graphad import nn, optim
 
-from _common import Timer, check, parse_args, render_stages
+from _common import Timer, check, parse_args, pyplot, render_stages
 
 STEP_SIZE = 0.5
 
@@ -62,12 +62,8 @@ def numpy_reference(iters):
 
 
 def plot(path, out_dir):
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("note: matplotlib not installed, no contour plot")
+    plt = pyplot("contour plot")
+    if plt is None:
         return
     _, (x, y) = make_data()
     o, t = np.meshgrid(np.linspace(0.5, 2.5, 200), np.linspace(-1.5, 1.5, 200))
