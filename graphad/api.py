@@ -100,7 +100,8 @@ class Staged:
     def _no_guard(args):
         return cache.MISS
 
-    def __init__(self, fun, transform=_identity, backend=None, static_argnums=(), passes=None):
+    def __init__(self, fun, transform=_identity, backend=None, static_argnums=(), passes=None,
+                 fastmath=True):
         if backend is not None and backend not in BACKENDS:
             raise GraphadError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
         self.fun = fun
@@ -109,6 +110,7 @@ class Staged:
         self.static_argnums = frozenset(
             (static_argnums,) if isinstance(static_argnums, int) else static_argnums)
         self.passes = passes
+        self.fastmath = fastmath                # False: the C library's math functions
         self._cache = {}                        # signature -> Stages
         self._guards = {}                       # signature -> guard (see graphad.cache)
         self._guard = self._no_guard            # the last call's signature, checked first
@@ -189,7 +191,7 @@ class Staged:
         self._last_key = key
         guard = self._guards.get(key)
         if guard is None:                 # first run of this signature: compile, make its guard
-            exe = stages.executable(self.backend or "numpy")
+            exe = self._executable(stages)
             outs = exe.run(*leaves) if hasattr(exe, "run") else _run_plain(exe, leaves)
             self._guard = self._guards[key] = self._make_guard(key, stages, exe, leaves)
             return tree_unflatten(stages.out_tree, list(outs))
@@ -197,8 +199,11 @@ class Staged:
         out = guard(args)
         if out is _MISS:                  # e.g. an ndarray subclass: not the guard's types
             out = tree_unflatten(stages.out_tree,
-                                 _run_plain(stages.executable(self.backend or "numpy"), leaves))
+                                 _run_plain(self._executable(stages), leaves))
         return out
+
+    def _executable(self, stages):
+        return stages.executable(self.backend or "numpy", fastmath=self.fastmath)
 
     def _make_guard(self, key, stages, exe, leaves):
         if hasattr(exe, "kernel"):        # numba: call the machine code directly
@@ -225,13 +230,16 @@ class Staged:
         return f"<graphad.Staged {getattr(self, '__name__', '?')} backend={self.backend}>"
 
 
-def compile(fun, static_argnums=(), backend=DEFAULT_BACKEND, passes=None):  # noqa: A001
-    """Trace on first call per signature, optimize, compile with `backend`, cache."""
+def compile(fun, static_argnums=(), backend=DEFAULT_BACKEND, passes=None,  # noqa: A001
+            fastmath=True):
+    """Trace on first call per signature, optimize, compile with `backend`, cache.
+    `fastmath=False` makes the Numba backend call the C library's exp, log, tanh, ...
+    instead of graphad's vectorizable ones (accuracy: graphad/backends/numba/vecmath.py)."""
     if isinstance(fun, Staged):
         statics = fun.static_argnums | frozenset(
             (static_argnums,) if isinstance(static_argnums, int) else static_argnums)
-        return Staged(fun.fun, fun.transform, backend, statics, passes)
-    return Staged(fun, _identity, backend, static_argnums, passes)
+        return Staged(fun.fun, fun.transform, backend, statics, passes, fastmath)
+    return Staged(fun, _identity, backend, static_argnums, passes, fastmath)
 
 
 def transformed(fun, transform) -> Staged:
@@ -239,9 +247,11 @@ def transformed(fun, transform) -> Staged:
     a compiled function's transform is compiled too. A plain compiled function is
     unwrapped so its stages show the user's forward graph, not an inlined copy."""
     if isinstance(fun, Staged) and fun.transform is _identity:
-        return Staged(fun.fun, transform, fun.backend, fun.static_argnums, fun.passes)
-    backend = fun.backend if isinstance(fun, Staged) else None
-    return Staged(fun, transform, backend)
+        return Staged(fun.fun, transform, fun.backend, fun.static_argnums, fun.passes,
+                      fun.fastmath)
+    if isinstance(fun, Staged):
+        return Staged(fun, transform, fun.backend, fastmath=fun.fastmath)
+    return Staged(fun, transform)
 
 
 def _differentiate(fun, argnums, with_value):

@@ -51,12 +51,17 @@ class Stages:
     def graphs(self):
         return {name: getattr(self, name) for name in self.NAMES}
 
-    def executable(self, backend: str):
-        exe = self._executables.get(backend)
+    def executable(self, backend: str, fastmath=True):
+        """The compiled graph; `fastmath=False`: Numba calls libm (numpy has one math)."""
+        key = (backend, fastmath or backend == "numpy")
+        exe = self._executables.get(key)
         if exe is None:
             from .backends import compile_graph
-            graph = self.fused if backend != "numpy" else self.optimized
-            exe = self._executables[backend] = compile_graph(graph, backend)
+            if backend == "numpy":
+                exe = compile_graph(self.optimized, backend)
+            else:
+                exe = compile_graph(self.fused, backend, libm=not fastmath)
+            self._executables[key] = exe
         return exe
 
     def stats(self) -> "StageStats":

@@ -241,3 +241,19 @@ def test_tracers_have_numpy_array_operators_and_methods():
     assert graphad.compile(f, backend="numpy")(x) == pytest.approx(f(x))
     g = graphad.grad(f)(x)
     np.testing.assert_allclose(g, central_difference(f, x), rtol=1e-6)
+
+
+def test_fastmath_false_calls_libm_and_agrees_with_the_default():
+    def f(x):
+        return gnp.sum(gnp.tanh(x) * gnp.exp(-x))
+
+    x = np.linspace(-3, 3, 101)
+    fast, libm = graphad.compile(graphad.grad(f)), graphad.compile(graphad.grad(f), fastmath=False)
+    assert libm.fastmath is False and graphad.grad(libm).fastmath is False
+    src_fast = fast.inspect(x).executable("numba").source
+    src_libm = libm.inspect(x).executable("numba", fastmath=False).source
+    assert "tanh_f64" in src_fast and "math.tanh" not in src_fast
+    assert "math.tanh" in src_libm and "tanh_f64" not in src_libm
+    expected = (1 - np.tanh(x) ** 2) * np.exp(-x) - np.tanh(x) * np.exp(-x)
+    np.testing.assert_allclose(libm(x), expected, rtol=1e-14)
+    np.testing.assert_allclose(fast(x), expected, rtol=1e-14)
