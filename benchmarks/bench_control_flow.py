@@ -7,10 +7,12 @@ d loss / d W (W 32x32, x of shape (1000, 32)) by
   (numba) backend: a native forward loop filling a tape array, then a native backward loop;
 - graphad eager: graphad.eager.grad of the plain Python `for` loop (op-by-op tape);
 - JAX: jax.jit(jax.grad(f)) with `lax.fori_loop` (x64), when JAX is installed.
-The three gradients are checked to agree first. Times are medians of interleaved
+With --hoist, also W carried through the loop unchanged (`fori_loop(0, T, step, (W, h))`),
+compiled with and without the loop-invariant hoisting pass, and the closure version
+without it. The gradients are checked to agree first. Times are medians of interleaved
 rounds, per call, after a warm-up call (compile time reported as "first call").
 
-    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_control_flow.py [--rounds 15]
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_control_flow.py [--rounds 15] [--hoist]
 """
 from __future__ import annotations
 
@@ -34,6 +36,14 @@ STEPS, N = 1000, 32
 def loss_graphad(W, xs):
     h = graphad.fori_loop(0, STEPS, lambda t, h: gnp.tanh(W @ h + xs[t]), gnp.zeros(N))
     return gnp.sum(h ** 2)
+
+
+def loss_carried(W, xs):
+    """W rides in the carry unchanged; hoisting turns it into a loop const."""
+    def step(t, s):
+        W, h = s
+        return W, gnp.tanh(W @ h + xs[t])
+    return gnp.sum(graphad.fori_loop(0, STEPS, step, (W, gnp.zeros(N)))[1] ** 2)
 
 
 def loss_python(W, xs):
@@ -63,13 +73,22 @@ def jax_grad():
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
-    rounds = parser.parse_args(argv).rounds
+    parser.add_argument("--hoist", action="store_true",
+                        help="also compare compiled gradients with and without hoisting")
+    args = parser.parse_args(argv)
+    rounds = args.rounds
     rng = np.random.default_rng(0)
     W = rng.standard_normal((N, N)) / np.sqrt(N)
     xs = rng.standard_normal((STEPS, N)) * 0.5
 
     candidates = {"graphad compiled": graphad.compile(graphad.grad(loss_graphad)),
                   "graphad eager": eager.grad(loss_python)}
+    if args.hoist:
+        no_hoist = graphad.passes.without("hoist")
+        candidates.update({
+            "compiled, no hoist": graphad.compile(graphad.grad(loss_graphad), passes=no_hoist),
+            "W carried": graphad.compile(graphad.grad(loss_carried)),
+            "W carried, no hoist": graphad.compile(graphad.grad(loss_carried), passes=no_hoist)})
     jg = jax_grad()
     if jg is not None:
         candidates["jax.jit(grad) fori"] = jg

@@ -140,12 +140,15 @@ class Staged:
         tf = trace_function(self.fun, args, self.static_argnums)
         forward, records = tf, []
         passes = DEFAULT_PASSES if self.passes is None else self.passes
-        if self.transform is not _identity and "stabilize" in passes:
+        before_ad = tuple(p for p in ("stabilize", "hoist") if p in passes)
+        if self.transform is not _identity and before_ad:
             # Differentiate the stable form: the gradient of log(sigmoid(x)) at x=-800 is
             # finite only if the forward is rewritten before reverse mode builds on it.
-            graph, records = optimize(tf.graph, ("stabilize",))
+            # Hoist before it too, so a loop and its reverse-mode rerun (while_vjp) share
+            # one hoisted body, which the backend needs to run them as one taped loop.
+            graph, records = optimize(tf.graph, before_ad)
             for r in records:
-                r["pass"] = "stabilize (forward, before AD)"
+                r["pass"] = f"{r['pass']} (forward, before AD)"
             forward = tf.with_graph(graph)
         adjoint, out_tree = self.transform(forward)
         optimized, more = optimize(adjoint, self.passes)

@@ -216,7 +216,10 @@ def test_pipeline_keeps_values_and_is_idempotent(case):
     _assert_same_values(evaluate(graph, args), evaluate(out, args))
     again, records = optimize(out)
     assert again is out, "a second run of the pipeline changed the graph"
-    assert all(r["before"] == r["after"] and not r["hits"] for r in records)
+    # A refused rewrite (one that would change the type) is reported again, changing nothing.
+    changed = [r for r in records if r["before"] != r["after"]
+               or any(not hit.endswith(":refused") for hit in r["hits"])]
+    assert not changed
 
 
 @SETTINGS

@@ -22,7 +22,7 @@ def _log_sigmoid(x):
 
 
 def test_the_default_pipeline_is_the_full_one():
-    assert DEFAULT_PASSES == ("fold", "simplify", "stabilize", "cse", "dce")
+    assert DEFAULT_PASSES == ("fold", "simplify", "stabilize", "cse", "dce", "hoist")
     assert set(DEFAULT_PASSES) | {"unsafe"} == set(PASSES)
 
 
@@ -38,7 +38,7 @@ def test_stabilization_can_be_switched_off_alone():
     off, records = optimize(graph, without("stabilize"))
     assert "softplus" in str(on) and "softplus" not in str(off)
     assert "log" in str(off) and "mul" not in str(off)          # simplify still ran (x*1)
-    assert {r["pass"] for r in records} == {"fold", "simplify", "cse", "dce"}
+    assert {r["pass"] for r in records} == {"fold", "simplify", "cse", "dce", "hoist"}
 
 
 def test_passes_turn_off_one_by_one():

@@ -3,8 +3,9 @@
 Each pass is a pure function `Graph -> Graph` (it returns its input unchanged
 when it has nothing to do) that counts what it did in a `hits` Counter: rule
 names for the rewrite passes, "fold"/"splat" for constant folding, "cse" for
-merged nodes, "dce" for removed ones. The passes run in order, round after
-round, until a whole round changes nothing (at most MAX_ROUNDS rounds). Every
+merged nodes, "dce" for removed ones, "hoist" for nodes moved out of loops
+(hoist.py lists its other counts). The passes run in order, round after round,
+until a whole round changes nothing (at most MAX_ROUNDS rounds). Every
 application is recorded: pass, round, node counts before and after, seconds,
 and its hits.
 
@@ -14,6 +15,7 @@ The passes, in default order:
   stabilize  STABILIZE rules, accuracy-improving (stabilize.py)
   cse        common-subexpression elimination (cse.py)
   dce        dead-code elimination (dce.py)
+  hoist      loop-invariant code out of `while` loops (hoist.py)
 and, off by default, `unsafe` (fast-math identities, unsafe.py).
 
 `passes=()` turns optimization off; `passes=without("stabilize")` keeps the
@@ -31,13 +33,14 @@ from ..ir import Graph
 from .cse import cse
 from .dce import dce
 from .fold import fold
+from .hoist import hoist
 from .simplify import simplify
 from .stabilize import stabilize
 from .unsafe import unsafe
 
 PASSES = {"fold": fold, "simplify": simplify, "stabilize": stabilize, "cse": cse, "dce": dce,
-          "unsafe": unsafe}
-DEFAULT_PASSES = ("fold", "simplify", "stabilize", "cse", "dce")
+          "hoist": hoist, "unsafe": unsafe}
+DEFAULT_PASSES = ("fold", "simplify", "stabilize", "cse", "dce", "hoist")
 MAX_ROUNDS = 8
 
 
