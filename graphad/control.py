@@ -10,7 +10,7 @@ import numpy as np
 
 from . import numpy as gnp
 from .errors import GraphadError
-from .ir import Graph, Var
+from .ir import Graph, TensorType, Var
 from .prims.control import cond_p, while_p
 from .trace import trace_function
 from .tree import tree_flatten, tree_unflatten
@@ -51,17 +51,23 @@ def _close(traced_fns):
     consts, index = [], {}
     for tf in traced_fns:
         for outer in tf.captured:
-            if outer._var not in index:
-                index[outer._var] = len(consts)
+            if _identity(outer) not in index:
+                index[_identity(outer)] = len(consts)
                 consts.append(outer)
     graphs = []
     for tf in traced_fns:
         n_leaves = len(tf.graph.inputs) - len(tf.captured)
-        extra = [Var(c._var.type) for c in consts]
+        extra = [Var(TensorType(tuple(c.shape), c.dtype)) for c in consts]
         for outer, inner in zip(tf.captured, tf.graph.inputs[n_leaves:]):
-            extra[index[outer._var]] = inner
+            extra[index[_identity(outer)]] = inner
         graphs.append(Graph(list(tf.graph.inputs[:n_leaves]) + extra, tf.graph.nodes, tf.graph.outputs))
     return graphs, consts
+
+
+def _identity(outer):
+    """A captured value's identity: a tracer's var, or an eager box itself (it has no var)."""
+    var = getattr(outer, "_var", None)
+    return id(outer) if var is None else var
 
 
 def _pred(pred, what):

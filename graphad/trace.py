@@ -76,7 +76,7 @@ class GraphTrace:
         return tracers if prim.multiple_results else tracers[0]
 
     def var_of(self, value) -> Var:
-        if isinstance(value, Tracer):
+        if is_traced(value):          # a tracer, or an eager box
             if value._trace is self:
                 return value._var
             if value._trace.level < self.level and value._trace.active:
@@ -86,10 +86,13 @@ class GraphTrace:
                 "Return values from transformed functions instead of storing them.")
         return self.constant(value)
 
-    def _capture(self, outer: "Tracer") -> Var:
-        entry = self.captured.get(outer._var)
+    def _capture(self, outer) -> Var:
+        """A value of an enclosing trace (a tracer or an eager box) as an extra input."""
+        key = outer._var if isinstance(outer, Tracer) else id(outer)
+        entry = self.captured.get(key)
         if entry is None:
-            entry = self.captured[outer._var] = (outer, self.builder.add_input(outer._var.type))
+            var = self.builder.add_input(TensorType(tuple(outer.shape), outer.dtype))
+            entry = self.captured[key] = (outer, var)
         return entry[1]
 
     def constant(self, value) -> Var:

@@ -759,8 +759,8 @@ case("norm/all-keepdims", lambda np, x: np.linalg.norm(x, keepdims=True), F(2, 3
 
 # ======== Control flow (issue 8) =======================================================
 # Bodies call graphad.cond / while_loop / fori_loop, which run eagerly on plain values;
-# the refs are plain Python. No numpy spelling: dispatch=False. Second order through
-# while_loop is refused (while_vjp's own rules raise): second_order=False.
+# the refs are plain Python. No numpy spelling: dispatch=False. Second order goes through
+# while_vjp's own rules (the paired tangent loop, graphad/prims/control.py).
 
 # Newton's sqrt: iterate until converged (a data-dependent trip count), at most 40 times
 # (float32 never gets within 1e-12).
@@ -798,15 +798,14 @@ case("control/cond", None, F(3), fn=lambda x: graphad.cond(gnp.sum(x) > 0, lambd
                                                           lambda x: gnp.exp(x) * 2.0, x),
      ref=lambda x: np.sin(x) * x if np.sum(x) > 0 else np.exp(x) * 2.0, dispatch=False)
 case("control/while-newton-sqrt", None, F(domain="positive"), fn=_newton,
-     ref=lambda a: np.asarray(_ref_newton(float(a))), dispatch=False, second_order=False, f32=False,
-     tol=1e-5)
+     ref=lambda a: np.asarray(_ref_newton(float(a))), dispatch=False, f32=False, tol=1e-5)
 case("control/fori-rnn", None, F(3, 3), F(4, 3),
      fn=lambda w, x: graphad.fori_loop(
          0, 4, lambda t, c: (gnp.tanh(c[1] @ c[0] + gnp.take(c[2], t, axis=0)), c[1], c[2]),
          (np.ones(3), w, x))[0],
-     ref=_ref_rnn, dispatch=False, second_order=False)
+     ref=_ref_rnn, dispatch=False)
 case("control/while_vjp", None, F(domain="positive"), fn=graphad.grad(_newton),
-     ref=lambda a: _ref_newton_grad(float(a)), dispatch=False, wrt=(), f32=False)
+     ref=lambda a: _ref_newton_grad(float(a)), dispatch=False, f32=False)
 
 assert len({c.name for c in CASES}) == len(CASES), "two op cases share a name"
 BY_NAME = {c.name: c for c in CASES}

@@ -6,7 +6,8 @@ while_vjp: reverse mode through `while`. It runs the loop forward recording
            each carry on a tape, then runs the body's adjoint graph backwards
            over the tape. The tape lives inside this one node, so a loop with a
            data-dependent trip count differentiates without the IR needing a
-           value of unknown shape.
+           value of unknown shape. Its own rules run while_vjp / while on the
+           loop paired with its tangents, so every order of derivative works.
 Operands of every node are the carried/branch values followed by the values
 the bodies close over ("consts"), so sub-graphs are closed.
 """
@@ -17,7 +18,7 @@ import weakref
 import numpy as np
 
 from ..errors import GraphadError
-from ..ir import Graph, TensorType
+from ..ir import Graph, TensorType, Var
 from .core import Primitive
 
 
@@ -107,13 +108,9 @@ def _while_vjp(g, *inputs, out, cond_graph, body_graph, n_carry):
 
 
 def _while_jvp(t, *inputs, out, cond_graph, body_graph, n_carry):
-    from ..passes.forward_mode import tangent_graph
-    n_in = len(inputs)
-    # Carry (primals, tangents of the carry); the consts' tangents ride along unchanged.
-    body = _pair_body(tangent_graph(body_graph), n_carry, n_in)
-    cond = _widen(cond_graph, [v.type for v in body.inputs], n_carry, n_in)
-    outs = while_p.bind(*inputs[:n_carry], *t[:n_carry], *inputs[n_carry:], *t[n_carry:],
-                        cond_graph=cond, body_graph=body, n_carry=2 * n_carry)
+    cond, body = _paired_loop(cond_graph, body_graph, n_carry)
+    outs = while_p.bind(*_interleave(inputs, t, n_carry), cond_graph=cond, body_graph=body,
+                        n_carry=2 * n_carry)
     return tuple(outs[n_carry:])
 
 
@@ -145,42 +142,83 @@ def _while_vjp_impl(*args, cond_graph, body_graph, body_adjoint, n_carry):
     return tuple(ct_carry[i] if i < n_carry else ct_consts[i] for i in floats)
 
 
-def _no_higher_order(*args, **kwargs):
-    raise GraphadError("differentiating the reverse-mode derivative of a while_loop again "
-                       "(second order through while_loop) is not supported yet")
+# Second order. Let L(x, c) be the loop (carry x, consts c), J = (J_x, J_c) its Jacobian, so
+# while_vjp(x, c, g) = J^T g. The forward-mode rule's paired loop
+# P(x, dx, c, dc) = (L, J_x dx + J_c dc) is a `while` too, and its while_vjp is
+#   while_vjp_P(x, dx, c, dc; gy, gdy) = (J^T gy + grad_(x,c) <gdy, J (dx, dc)>,  J^T gdy).
+# Second derivatives are symmetric, so grad_(x,c) <g, J d> is the derivative of J^T g along d:
+# - jvp: the tangent of J^T g along (dx, dc, dg) is the (x, c) part of while_vjp_P at
+#   (x, dx, c, dc) with (gy, gdy) = (dg, g).
+# - vjp: for a cotangent h of J^T g, <h, J^T g> = <J h, g>: g's cotangent is P's tangent
+#   output at (x, h, c), and the (x, c) cotangent is the (x, c) part of while_vjp_P at
+#   (x, h, c) with (gy, gdy) = (0, g).
+# Both rules emit while / while_vjp nodes again, so every order nests the same way.
+
+def _paired_vjp(primals, tangents, gy, gdy, cond_graph, body_graph, n_carry):
+    """(x, c) float cotangents of while_vjp of the paired loop, in while_vjp's output order."""
+    cond, body = _paired_loop(cond_graph, body_graph, n_carry)
+    cts = while_vjp_p.bind(*_interleave(primals, tangents, n_carry), *gy, *gdy,
+                           cond_graph=cond, body_graph=body, body_adjoint=adjoint_graph(body),
+                           n_carry=2 * n_carry)
+    # The paired body's float inputs are x's, dx's, c's, dc's: keep the x and c blocks.
+    floats = [v.type.is_float for v in body_graph.inputs]
+    n_x, n_c = sum(floats[:n_carry]), sum(floats[n_carry:])
+    return tuple(cts[:n_x]) + tuple(cts[2 * n_x:2 * n_x + n_c])
+
+
+def _while_vjp_jvp(t, *args, out, cond_graph, body_graph, body_adjoint, n_carry):
+    n_in = len(body_graph.inputs)
+    return _paired_vjp(args[:n_in], t[:n_in], t[n_in:], args[n_in:], cond_graph, body_graph,
+                       n_carry)
+
+
+def _while_vjp_vjp(h, *args, out, cond_graph, body_graph, body_adjoint, n_carry):
+    from .elementwise import zeros_of
+    from .shape import broadcast_to
+    n_in = len(body_graph.inputs)
+    primals, g = args[:n_in], args[n_in:]
+    # h covers the float inputs only; the others get a zero direction.
+    h_full = [broadcast_to(zeros_of(x), x.shape) if ct is None else ct
+              for x, ct in zip(primals, _scatter_float(body_graph, h))]
+    cond, body = _paired_loop(cond_graph, body_graph, n_carry)
+    jh = while_p.bind(*_interleave(primals, h_full, n_carry), cond_graph=cond, body_graph=body,
+                      n_carry=2 * n_carry)[n_carry:]
+    zero = [broadcast_to(zeros_of(x), x.shape) for x in primals[:n_carry]]
+    cts = _paired_vjp(primals, h_full, zero, g, cond_graph, body_graph, n_carry)
+    ct_g = [ct if v.type.is_float else None for ct, v in zip(jh, body_graph.inputs)]
+    return (*_scatter_float(body_graph, cts), *ct_g)
 
 
 while_vjp_p = Primitive("while_vjp", infer=_while_vjp_type, impl=_while_vjp_impl, kind="control",
-                        multiple_results=True, vjp=_no_higher_order, jvp=_no_higher_order)
+                        multiple_results=True, vjp=_while_vjp_vjp, jvp=_while_vjp_jvp)
 
 
-# ---- helpers for the forward-mode rule of while ----------------------------------
+# ---- the paired loop: forward mode of while -------------------------------------
 
-def _pair_body(tangent_body: Graph, n_carry, n_in) -> Graph:
-    """Reorder a tangent graph (primals..., tangents...) -> (outs..., out tangents...) into a
-    loop body over (carry, carry tangents, consts, const tangents) that also passes the
-    const tangents through unchanged... the consts and their tangents are loop constants."""
-    ins = tangent_body.inputs
-    order = (list(ins[:n_carry]) + list(ins[n_in:n_in + n_carry]) + list(ins[n_carry:n_in])
-             + list(ins[n_in + n_carry:]))
-    return Graph(order, tangent_body.nodes, tangent_body.outputs)
+_PAIRED = weakref.WeakKeyDictionary()     # body graph -> {(cond graph, n_carry): paired loop}
 
 
-def _widen(graph: Graph, types, n_carry, n_in) -> Graph:
-    """The loop condition over the widened carry: it reads only the primal values."""
-    from ..ir import Var
-    ins = [Var(t) for t in types]
-    mapping = {}
-    primal = ins[:n_carry] + ins[2 * n_carry:2 * n_carry + (n_in - n_carry)]
-    for old, new in zip(graph.inputs, primal):
-        mapping[old] = new
-    from ..ir import Node
-    nodes = []
-    for node in graph.nodes:
-        outs = [type(v)(v.type) for v in node.outputs]
-        nodes.append(Node(node.prim, [mapping[v] for v in node.inputs], outs, node.attrs, node.meta))
-        mapping.update(zip(node.outputs, outs))
-    return Graph(ins, nodes, [mapping[v] for v in graph.outputs])
+def _paired_loop(cond_graph: Graph, body_graph: Graph, n_carry):
+    """(cond, body) of the loop over (carry, carry tangents, consts, const tangents) that
+    computes (L, J_x dx + J_c dc). Cached, so repeated rules share one graph (and adjoint)."""
+    from ..passes.forward_mode import tangent_graph
+    per_body = _PAIRED.setdefault(body_graph, {})
+    key = (cond_graph, n_carry)
+    if key not in per_body:
+        tg = tangent_graph(body_graph)    # (primals..., tangents...) -> (outs..., out tangents...)
+        n_in = len(body_graph.inputs)
+        body = Graph(_interleave(tg.inputs[:n_in], tg.inputs[n_in:], n_carry), tg.nodes, tg.outputs)
+        # The condition reads only the primal values; the tangent slots are unused inputs.
+        ins = [Var(v.type) for v in body.inputs]
+        ins[:n_carry] = cond_graph.inputs[:n_carry]
+        ins[2 * n_carry:2 * n_carry + n_in - n_carry] = cond_graph.inputs[n_carry:]
+        per_body[key] = (Graph(ins, cond_graph.nodes, cond_graph.outputs), body)
+    return per_body[key]
+
+
+def _interleave(primals, tangents, n_carry):
+    """(x, c), (dx, dc) -> the paired loop's operand order (x, dx, c, dc)."""
+    return [*primals[:n_carry], *tangents[:n_carry], *primals[n_carry:], *tangents[n_carry:]]
 
 
 PRIMITIVES = (cond_p, while_p, while_vjp_p)

@@ -144,7 +144,9 @@ def while_(node, names, ctx):
     if twin is not None:      # a later while_vjp reruns this loop: run it once, taped, here
         stem = _stem(twin, ctx)
         ctx.taped.add(twin)
-        return (_taped_forward(twin, names, ctx, stem)
+        # The loop's own operands: the twin's are the same values, maybe not yet computed.
+        args = [names[v] for v in node.inputs]
+        return (_taped_forward(twin, names, ctx, stem, args)
                 + _assign([names[v] for v in node.outputs], [f"{stem}_c{i}" for i in range(n)]))
     args = [names[v] for v in node.inputs]
     carry, consts = [names[v] for v in node.outputs], args[n:]
@@ -172,11 +174,13 @@ def _stem(node, ctx) -> str:
     return "w" + ctx.ident(node.outputs[0])
 
 
-def _taped_forward(node, names, ctx, stem) -> list:
-    """The forward loop of while_vjp `node`: each trip stores the carry into a tape array
-    per carry (rows double when full) and counts itself; final carry in `{stem}_c{i}`."""
+def _taped_forward(node, names, ctx, stem, args=None) -> list:
+    """The forward loop of while_vjp `node` (on the loop operands `args`, by default its
+    own): each trip stores the carry into a tape array per carry (rows double when full)
+    and counts itself; final carry in `{stem}_c{i}`."""
     n, body = node.attrs["n_carry"], node.attrs["body_graph"]
-    args = [names[v] for v in node.inputs[:len(body.inputs)]]    # not the seeds: not yet made
+    if args is None:
+        args = [names[v] for v in node.inputs[:len(body.inputs)]]    # not the seeds: not yet made
     consts = args[n:]
     carry = [f"{stem}_c{i}" for i in range(n)]
     tapes = [f"{stem}_tape{i}" for i in range(n)]
@@ -200,22 +204,44 @@ def _pair_loops(nodes, ctx):
     """Reverse mode keeps the primal `while` (its result seeds the cotangents) and a
     while_vjp that reruns the same loop; pair them so the loop runs once, taped."""
     whiles = []                        # the loops so far: a while_vjp reuses an earlier one
+    producer = {v: node for node in nodes for v in node.outputs}
     for node in nodes:
         if node.prim.name == "while":
             whiles.append(node)
         if node.prim.name != "while_vjp":
             continue
         for loop in whiles:
-            if loop not in ctx.twins and _same_loop(loop, node):
+            if loop not in ctx.twins and _same_loop(loop, node, producer):
                 ctx.twins[loop] = node
                 break
     return ctx.twins
 
 
-def _same_loop(loop, vjp) -> bool:
-    n_in = len(loop.inputs)
+def _same_loop(loop, vjp, producer) -> bool:
     return (loop.attrs["n_carry"] == vjp.attrs["n_carry"]
-            and list(loop.inputs) == list(vjp.inputs[:n_in]) and all(_same_graph(loop.attrs[k], vjp.attrs[k]) for k in ("cond_graph", "body_graph")))
+            and all(_same_value(a, b, producer) for a, b in zip(loop.inputs, vjp.inputs))
+            and all(_same_graph(loop.attrs[k], vjp.attrs[k]) for k in ("cond_graph", "body_graph")))
+
+
+def _same_value(a, b, producer) -> bool:
+    """Whether vars `a` and `b` hold the same value: the same var, or the same output of the
+    same equation on the same values (fusion recomputes a cheap producer per consumer)."""
+    if a is b:
+        return True
+    na, nb = producer.get(a), producer.get(b)
+    return (na is not None and nb is not None and na.prim is nb.prim
+            and na.outputs.index(a) == nb.outputs.index(b) and len(na.inputs) == len(nb.inputs)
+            and na.attrs.keys() == nb.attrs.keys()
+            and all(_same_attr(na.attrs[k], nb.attrs[k]) for k in na.attrs)
+            and all(_same_value(x, y, producer) for x, y in zip(na.inputs, nb.inputs)))
+
+
+def _same_attr(x, y) -> bool:
+    if isinstance(x, Graph) or isinstance(y, Graph):
+        return isinstance(x, Graph) and isinstance(y, Graph) and _same_graph(x, y)
+    if isinstance(x, tuple) and isinstance(y, tuple):
+        return len(x) == len(y) and all(map(_same_attr, x, y))
+    return type(x) is type(y) and bool(x == y)
 
 
 def _same_graph(a, b) -> bool:
