@@ -5,6 +5,8 @@ generates Python source for it (codegen.py: one loop nest per fused region,
 loops.py; BLAS for dot_general and whole-array code for other nodes,
 arrays.py), stores the source in the on-disk cache (graphad.cache) and
 imports it, so Numba's own cache can reuse machine code across processes.
+Large intermediates the kernel does not return are workspace parameters, allocated
+once per thread by the executable (executable.py) and reused across calls.
 
 Lowering tables, one per family: scalar.SCALAR (elementwise), reducers.REDUCERS
 (reductions), arrays.LOWERINGS (other array operations), codegen.CONTROL (cond,

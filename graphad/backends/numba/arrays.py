@@ -121,16 +121,26 @@ def dot_general(node, args, out, ctx):
     n = _prod([b.shape[i] for i in fb])
     if lhs.endswith(".T") and rhs.endswith(".T"):
         # A^T B^T = (B A)^T: BLAS on two transposed operands was 5x slower here
-        call = f"dot2({rhs[:-2]}, {lhs[:-2]})"                # (n, m), C order
+        call = _dot(rhs[:-2], lhs[:-2], (n, m), node, out, ctx)     # (n, m), C order
         if shape == (m, n):
             return [f"{out} = {call}.T"]
         if m == 1 or n == 1:                                   # same element order
             return [f"{out} = {call}.reshape({shape})" if shape else f"{out} = {call}[0, 0]"]
         return [f"{out} = np.ascontiguousarray({call}.T).reshape({shape})"]
-    call = f"dot2({lhs}, {rhs})"
+    call = _dot(lhs, rhs, (m, n), node, out, ctx)
     if shape == (m, n):
         return [f"{out} = {call}"]
     return [f"{out} = {call}.reshape({shape})" if shape else f"{out} = {call}[0, 0]"]
+
+
+def _dot(lhs, rhs, shape, node, out, ctx):
+    """The call computing matrix product `lhs @ rhs` of `shape`: into a workspace buffer
+    when the context makes one (see codegen), else into a fresh array."""
+    (a, b), buf = node.inputs, f"{out}_buf"
+    if a.dtype == b.dtype == node.out.dtype and \
+            ctx.reuses(buf, shape, node.out.dtype, node, node.out in ctx.returned):
+        return f"dot2_into({lhs}, {rhs}, {buf})"
+    return f"dot2({lhs}, {rhs})"
 
 
 def _three(name, shape, axis):

@@ -1,11 +1,21 @@
 """A fused graph -> the Python source of one Numba-compiled function.
 
-The function takes the graph's inputs (then any array constants) and returns
-a tuple of its outputs. Each IR equation appears as a comment above its code,
-named as `print(graph)` names it, so a reader can follow what was compiled.
+The function takes the graph's inputs, then any array constants, then its
+workspace, and returns a tuple of its outputs. Each IR equation appears as a
+comment above its code, named as `print(graph)` names it, so a reader can
+follow what was compiled.
+
+Workspace: a large array that a top-level node fills and the kernel does not
+return is a parameter, not an `np.empty`; the executable allocates it once per
+thread and passes it to every call. Fresh multi-megabyte buffers cost page faults
+(about 2.3 us per 4 KiB page) whenever malloc hands their memory back to the
+system between calls, which it does once several large buffers are freed
+together. Only top-level nodes qualify: inside a loop body a buffer would be
+rewritten while an earlier trip's value (the carry) still points at it.
 """
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -14,6 +24,12 @@ from ...ir import Graph
 from ...ir.printer import format_node, var_names
 from . import arrays, scalar
 from .loops import PARALLEL_WORK, Region
+
+# Arrays from this size up are workspace. Measured here: a kernel with four fresh
+# 512 KiB intermediates faulted on every page of them each call (5x slower), with four
+# of 256 KiB it did not; smaller ones come from malloc's free lists. A workspace costs
+# the call ~40 ns of Numba dispatch per array, plus ~130 ns for the per-thread lookup.
+WORKSPACE_BYTES = 1 << 16
 
 HEADER = '''"""graphad kernel: generated code, do not edit (see graphad.backends.numba)."""
 import math
@@ -30,9 +46,11 @@ class Options:
     parallel_work: int = PARALLEL_WORK     # work above which a region runs in parallel
     serial: bool = False                   # never use prange
     libm: bool = False                     # the C library's exp, ... instead of inline ones
+    workspace_bytes: int | None = WORKSPACE_BYTES   # None: allocate every array each call
 
     def text(self) -> str:
-        return f"parallel_work={self.parallel_work} serial={self.serial} libm={self.libm}"
+        return (f"parallel_work={self.parallel_work} serial={self.serial} libm={self.libm} "
+                f"workspace_bytes={self.workspace_bytes}")
 
 
 @dataclass
@@ -42,6 +60,7 @@ class Kernel:
     constants: list = field(default_factory=list)
     parallel: bool = False
     out_index: list = field(default_factory=list)   # output k is result out_index[k]
+    workspace: list = field(default_factory=list)   # (shape, dtype) of each workspace parameter
 
 
 class Context:
@@ -59,6 +78,9 @@ class Context:
         self.used = _used(graph)                    # vars read anywhere, sub-graphs included
         self.twins = {}                             # while node -> the while_vjp rerunning it
         self.taped = set()                          # while_vjp nodes whose twin ran the loop
+        self.top = set(graph.nodes)                 # nodes run once per call (not in a loop)
+        self.returned = set(graph.outputs)
+        self.workspace = []                         # (name, shape, dtype) of workspace parameters
 
     def next_region(self) -> int:
         self.regions += 1
@@ -69,6 +91,22 @@ class Context:
 
     def equation(self, node) -> str:
         return format_node(node, self.printed.__getitem__)
+
+    def empty(self, name, shape, dtype, node, returned=False) -> list:
+        """Lines making `name` an uninitialized array that `node` fills: none when it becomes
+        a workspace parameter (see the module docstring), else an `np.empty`."""
+        if self.reuses(name, shape, dtype, node, returned):
+            return []
+        return [f"{name} = np.empty({tuple(shape)}, np.{np.dtype(dtype).name})"]
+
+    def reuses(self, name, shape, dtype, node, returned=False) -> bool:
+        """Whether array `name` of `node` is workspace; if so it is registered as one."""
+        limit = self.options.workspace_bytes
+        nbytes = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+        if limit is None or returned or node not in self.top or nbytes < limit:
+            return False
+        self.workspace.append((name, tuple(shape), np.dtype(dtype)))
+        return True
 
     def constant(self, value) -> str:
         """A kernel argument holding an array constant (values stay out of the source)."""
@@ -330,8 +368,14 @@ def generate(graph: Graph, options: Options | None = None) -> Kernel:
         out_index.append(results.index(text))
     lines += ["", f"return ({', '.join(results)}{',' if len(results) == 1 else ''})"]
     params = [names[v] for v in graph.inputs] + [f"k_{i}" for i in range(len(ctx.constants))]
+    if ctx.workspace:
+        work = [name for name, _, _ in ctx.workspace]
+        params += work
+        note = f"workspace, allocated once per thread and reused: {', '.join(work)}"
+        lines = ["# " + line for line in textwrap.wrap(note, 92)] + lines
     decorator = (f"@njit(cache=True, parallel={ctx.parallel}, error_model='numpy', nogil=True)"
                  f"  # {options.text()}")
     source = "\n".join([HEADER, "", decorator, f"def kernel({', '.join(params)}):"]
                        + ["    " + line if line else "" for line in lines]) + "\n"
-    return Kernel(source, ctx.constants, ctx.parallel, out_index)
+    return Kernel(source, ctx.constants, ctx.parallel, out_index,
+                  [(shape, dtype) for _, shape, dtype in ctx.workspace])

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 
 import numpy as np
 from numba.core.errors import NumbaError
@@ -22,6 +23,11 @@ class NumbaExecutable:
     dtype (Numba returns Python floats, which would drop float32).
     `__call__(list)` is the backend-neutral form the stages use.
 
+    `kernel(*leaves, *constants)` runs the machine code: the Numba dispatcher
+    itself, or, when the kernel has workspace parameters (codegen's docstring), a
+    wrapper that appends the calling thread's workspace, allocated on its first call.
+    Threads never share a workspace, and the kernel never returns one.
+
     Should Numba reject the generated code (a backend bug, never the user's), the
     executable logs a warning, records why in `fallback` and evaluates the graph
     with numpy instead, unless `strict` (as the backend's own tests ask).
@@ -32,7 +38,9 @@ class NumbaExecutable:
         self.source = kernel.source
         self.constants = tuple(kernel.constants)
         self.parallel = kernel.parallel
-        self.kernel = cache.load_kernel(kernel.source)
+        self.workspace = tuple(kernel.workspace)       # (shape, dtype) per workspace parameter
+        self.dispatcher = cache.load_kernel(kernel.source)
+        self.kernel = _with_workspace(self.dispatcher, self.workspace)
         self.out_index = tuple(kernel.out_index)
         converters = {}
         for v, j in zip(graph.outputs, self.out_index):
@@ -59,9 +67,9 @@ class NumbaExecutable:
                 raise
             self.fallback = f"{type(e).__name__}: {str(e).strip().splitlines()[0]}"
             log.warning("numba backend: Numba rejected the kernel %s (%s); evaluating this "
-                        "graph with numpy instead", getattr(self.kernel, "graphad_path", "?"),
+                        "graph with numpy instead", getattr(self.dispatcher, "graphad_path", "?"),
                         self.fallback)
-            self.kernel = self._numpy_kernel()
+            self.kernel = self.dispatcher = self._numpy_kernel()
             outs = self.kernel(*leaves)
         self._checked = True
         return self._outputs(outs)
@@ -72,9 +80,10 @@ class NumbaExecutable:
         except Exception:
             # A damaged entry of Numba's own cache fails before anything is compiled
             # or loaded: drop it and compile afresh. Other errors are the caller's.
-            if self.kernel.signatures or not cache.has_numba_cache(self.kernel):
+            if self.dispatcher.signatures or not cache.has_numba_cache(self.dispatcher):
                 raise
-            self.kernel = cache.reload_without_numba_cache(self.kernel)
+            self.dispatcher = cache.reload_without_numba_cache(self.dispatcher)
+            self.kernel = _with_workspace(self.dispatcher, self.workspace)
             return self.kernel(*leaves, *self.constants)
 
     def _numpy_kernel(self):
@@ -88,7 +97,7 @@ class NumbaExecutable:
             outs = evaluate(graph, args[:n])
             return tuple(np.asarray(outs[first[j]], graph.outputs[first[j]].dtype)
                          .reshape(graph.outputs[first[j]].shape) for j in range(len(first)))
-        self.constants = ()
+        self.constants = self.workspace = ()
         return kernel
 
     def __call__(self, args):
@@ -100,10 +109,26 @@ class NumbaExecutable:
         that has checked their exact types (graphad.cache.make_guard) cannot pass an
         array whose layout differs from the compiled one."""
         import numba
-        if self.fallback or self.constants or any(isinstance(x, np.ndarray) for x in leaves):
+        if self.fallback or self.constants or self.workspace or \
+                any(isinstance(x, np.ndarray) for x in leaves):
             return None
-        compiled = self.kernel.overloads.get(tuple(numba.typeof(x) for x in leaves))
+        compiled = self.dispatcher.overloads.get(tuple(numba.typeof(x) for x in leaves))
         return compiled.entry_point if compiled is not None else None
+
+
+def _with_workspace(dispatcher, workspace):
+    """`dispatcher`, called with the calling thread's workspace arrays appended."""
+    if not workspace:
+        return dispatcher
+    local = threading.local()
+
+    def kernel(*args):
+        try:
+            arrays = local.arrays
+        except AttributeError:          # this thread's first call
+            arrays = local.arrays = tuple(np.empty(shape, dtype) for shape, dtype in workspace)
+        return dispatcher(*args, *arrays)
+    return kernel
 
 
 class SplitExecutable:

@@ -114,11 +114,13 @@ class Region:
         opens = {k: [] for k in range(self.nd + 1)}     # lines before loop k opens
         opens["chunk"] = []                             # chunked mode: before the outer loop
         closes = {k: [] for k in range(self.nd + 1)}    # lines after loop k closes
+        outer = dict(zip(self.body.outputs, self.node.outputs))
+        returned = {v for v, o in outer.items() if o in self.ctx.returned}
         for node in self.body.nodes:
             var = node.outputs[0]
             if node.inputs and var.shape and (var in self.outs or node.prim.kind == "reduction"):
                 name = self.outs.get(var) or self.ctx.ident(var)
-                pre.append(f"{name} = np.empty({var.shape}, np.{var.dtype.name})")
+                pre += self.ctx.empty(name, var.shape, var.dtype, self.node, var in returned)
         for node in self.body.nodes:
             if not node.inputs:
                 continue
@@ -192,7 +194,7 @@ class Region:
             shape, home = (min(CHUNKS, self.domain[0]),) + shape, [f"c{self.r}"] + home
         arrays = {k: f"{st[k]}_a" for k in st}
         for (k, a), dtype, init in zip(arrays.items(), dtypes, inits):
-            pre += [f"{a} = np.empty({shape}, np.{dtype.name})", f"{a}[...] = {init}"]
+            pre += self.ctx.empty(a, shape, dtype, self.node) + [f"{a}[...] = {init}"]
         where = f"[{', '.join(home)}]" if home else "[()]"
         level = "chunk" if chunked and s == 0 else s        # inside the chunk, before its loop
         opens[level] += [f"{st[k]} = {a}{where}" for k, a in arrays.items()]

@@ -9,7 +9,7 @@ from numba.extending import overload
 from .vecmath import cos_f64, exp_f64, expm1_f64, log1p_f64, log_f64, sin_f64, tanh_f64
 
 __all__ = ["argsort3", "as_scalar", "batched_dot", "cholesky3", "cumsum3", "eigh3", "gather3",
-           "dot2", "ifmod", "int_dot", "ipow", "scatter_add3", "slogdet3", "solve3",
+           "dot2", "dot2_into", "ifmod", "int_dot", "ipow", "scatter_add3", "slogdet3", "solve3",
            "cos_f64", "exp_f64", "expm1_f64", "log1p_f64", "log_f64", "sin_f64", "tanh_f64"]
 
 
@@ -158,3 +158,10 @@ def dot2(a, b):
     """np.dot of two matrices, compiled once per layout pair and cached on disk, so
     kernels link it instead of compiling Numba's BLAS binding each time."""
     return np.dot(a, b)
+
+
+@njit(cache=True)
+def dot2_into(a, b, out):
+    """dot2 writing into `out`, a C-order workspace of the product's shape."""
+    np.dot(a, b, out)
+    return out
