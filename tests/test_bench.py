@@ -253,3 +253,46 @@ def test_graphad_bench_lists_workloads_and_rejects_unknown_names(capsys):
     assert "W4" in out and "mlp-train" in out
     assert bench_main(["--only", "W99"]) == 2
     assert "unknown workload" in capsys.readouterr().err
+
+
+# ---- timing and the issue-#9 table (benchmarks/perf_table.py) ------------------------
+
+def test_interleaved_samples_respect_the_round_budget():
+    from graphad.bench.timing import samples
+    fns = {"a": lambda: sum(range(100)), "b": lambda: sum(range(200))}
+    cut = samples(fns, rounds=1000, batch_seconds=0.002, budget=0.01, min_rounds=3, pause=0.0)
+    assert len(cut["a"]) == len(cut["b"]) == 3           # the budget cut 1000 rounds to 3
+    full = samples(fns, rounds=4, batch_seconds=0.001, pause=0.0)
+    assert len(full["a"]) == len(full["b"]) == 4
+    assert all(t > 0 for t in cut["a"] + cut["b"] + full["a"] + full["b"])
+
+
+def _perf_table():
+    import os
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), os.pardir, "benchmarks"))
+    import perf_table
+    return perf_table
+
+
+def test_perf_table_checks_ratio_time_and_first_call_targets():
+    from graphad.bench.compare import Result, Row
+    from graphad.bench.report import machine_info
+    perf_table = _perf_table()
+
+    def row(name, mine, jax, jax_status="ok"):
+        return Row(name, "", "gradient", "graphad-numba",
+                   {"graphad-numba": Result("graphad-numba", "ok", median_s=mine),
+                    "jax": Result("jax", jax_status, "jax is not installed", median_s=jax)})
+    rows = [row("W3", 0.9e-3, 1e-3), row("W6", 2e-3, 3e-3), row("W7", 2e-3, None, "skipped"),
+            row("W5", 1.5e-6, 1e-5), row("W1-50", 2.5e-6, 1e-5)]
+    firsts = {"W2": {"cold": 1.2, "warm": 0.4, "all cold": 3.0, "runs": 3, "note": ""}}
+    lines = perf_table.markdown(rows, firsts, machine_info(), perf_table.FULL, False,
+                                "Numba 2 threads").splitlines()
+    assert "| W3 | 900 µs |  |  |  | 1 ms | 0.90x | ≤ 1.0x JAX | yes |" in lines
+    assert "| W6 | 2 ms |  |  |  | 3 ms | 0.67x | ≤ 0.5x JAX | **no** |" in lines
+    assert "| W7 | 2 ms |  |  |  | — | — | ≤ 1.0x JAX | n/a |" in lines
+    assert "| W5 | 1.5 µs |  |  |  | 10 µs | 0.15x | < 2 µs | yes |" in lines
+    assert "| W1-50 | 2.5 µs |  |  |  | 10 µs | 0.25x | < 2 µs | **no** |" in lines
+    assert "| W2 | 1.2 s | 400 ms | ≤ 1.5 s / ≤ 0.3 s | yes / **no** | 3 s |" in lines
+    assert "- W7, jax: skipped: jax is not installed" in lines
+    assert any(line.startswith("Machine: ") and "cores" in line for line in lines)

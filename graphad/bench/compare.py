@@ -19,6 +19,7 @@ import numpy as np
 
 from ..errors import GraphadError
 from .impls import BUNDLED, BY_NAME, Task, Training, Unavailable
+from .timing import samples as interleaved_samples
 
 # Which implementation serves as the reference when several agree equally.
 _PREFERENCE = ("numpy-hand", "eager", "compiled")
@@ -206,21 +207,5 @@ def _check_agreement(results, outputs, rtol):
 
 def _interleaved(units, settings: Settings):
     """Per-call seconds for each unit, one sample per round, rounds interleaved."""
-    numbers, per_round = {}, 0.0
-    for name, unit in units.items():
-        t0 = time.perf_counter()
-        unit()
-        dt = max(time.perf_counter() - t0, 1e-7)
-        numbers[name] = max(1, int(settings.batch_seconds / dt))
-        per_round += numbers[name] * dt
-    rounds = int(settings.max_seconds / per_round) if per_round > 0 else settings.rounds
-    rounds = max(settings.min_rounds, min(settings.rounds, rounds))
-    samples = {name: [] for name in units}
-    for _ in range(rounds):
-        for name, unit in units.items():
-            n = numbers[name]
-            t0 = time.perf_counter()
-            for _ in range(n):
-                unit()
-            samples[name].append((time.perf_counter() - t0) / n)
-    return samples
+    return interleaved_samples(units, settings.rounds, settings.batch_seconds,
+                               settings.max_seconds, settings.min_rounds)

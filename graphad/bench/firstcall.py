@@ -3,8 +3,8 @@
 The parent pickles the task and the implementations (functions and classes
 travel by their importable names) and runs
 `python -m graphad.bench.firstcall TASK.pkl` twice with the same fresh
-cache directories (GRAPHAD_CACHE_DIR for graphad's compiled code,
-NUMBA_CACHE_DIR for Numba's): the first run starts from an empty cache, the
+cache directories (GRAPHAD_CACHE_DIR for graphad's compiled code and, unless
+told not to, NUMBA_CACHE_DIR for Numba's): the first run starts from an empty cache, the
 second finds what the first left. The child imports everything first (imports
 are not timed), then times, per implementation, building its gradient
 function and calling it once, and prints the seconds as JSON.
@@ -36,8 +36,12 @@ def portability_problem(task, impls) -> str | None:
     return None
 
 
-def fresh_process_first_calls(task, impls, timeout=600.0) -> dict:
-    """{impl name: {"cold": s, "warm": s} or {"note": why not}}."""
+def fresh_process_first_calls(task, impls, timeout=600.0, fresh_numba_cache=True) -> dict:
+    """{impl name: {"cold": s, "warm": s} or {"note": why not}}.
+
+    fresh_numba_cache=False keeps Numba's own cache (NUMBA_CACHE_DIR as inherited, where the
+    installed library's @njit(cache=True) helpers live): only graphad's cache starts empty.
+    """
     names = [impl.name for impl in impls]
     if not names:
         return {}
@@ -50,8 +54,9 @@ def fresh_process_first_calls(task, impls, timeout=600.0) -> dict:
             pickle.dump({"task": task, "impls": list(impls)}, f)
         env = dict(os.environ,
                    GRAPHAD_CACHE_DIR=os.path.join(tmp, "graphad-cache"),
-                   NUMBA_CACHE_DIR=os.path.join(tmp, "numba-cache"),
                    PYTHONPATH=os.pathsep.join(p for p in sys.path if p and os.path.isdir(p)))
+        if fresh_numba_cache:
+            env["NUMBA_CACHE_DIR"] = os.path.join(tmp, "numba-cache")
         runs = {label: _run_child(spec, env, timeout) for label in ("cold", "warm")}
     out = {}
     for name in names:

@@ -117,8 +117,9 @@ class GraphadCompiled:
     name = "compiled"
     description = "graphad.compile(graphad.grad(f))"
 
-    def __init__(self, backend=None):
+    def __init__(self, backend=None, name="compiled"):
         self.backend = backend      # None: whatever graphad.compile defaults to
+        self.name = name            # a second instance needs its own column name
 
     def prepare(self, task):
         import graphad
