@@ -40,8 +40,9 @@ SCALAR = {
     "square": "{0} * {0}",
     "abs": "abs({0})",
     "reciprocal": {"f": "{one} / {0}", "i": "ipow({0}, -1)"},
-    "sigmoid": "{t}e = {exp}(-abs({0}))\n"                    # the oracle's stable form
-               "{one} / ({one} + {t}e) if {0} >= {zero} else {t}e / ({one} + {t}e)",
+    # the oracle's stable form, with one division: a vector divide costs several multiplies
+    "sigmoid": "{t}e = {exp}(-abs({0}))\n{t}r = {one} / ({one} + {t}e)\n"
+               "{t}r if {0} >= {zero} else {t}e * {t}r",
     "sign": "{one} if {0} > {zero} else (-{one} if {0} < {zero} else {0})",
     "floor": {"f": "np.floor({0})", "i": "{0}", "b": "{0}"},
     "ceil": {"f": "np.ceil({0})", "i": "{0}", "b": "{0}"},
