@@ -2,19 +2,26 @@
 
 A call to libm inside a loop stops LLVM from vectorizing it, so a fused loop with
 one exp runs scalar. These are straight-line arithmetic with selects (no branches,
-no calls) and LLVM inlines them, so the loop around them vectorizes. (Not Numba's
-inline="always": re-lowering them at every call site made a kernel with 100 of
-them take 11 s to compile instead of 0.7 s.) They take and return
-float64; float32 kernels compute in float64 and round once (in the tests, always
-the correctly rounded float32). scalar.INLINE says which functions use them. Max
-error against numpy, float64, over each whole domain (tests/test_vecmath.py):
-exp 1 ulp, expm1 2, log 1, log1p 2, tanh 3, sin 2, cos 2; special values exact.
+no calls) and LLVM inlines them, so the loop around them vectorizes. The small ones
+it inlines by itself; log1p, sin, cos, ... are past its size threshold and carry
+Numba's forceinline=True, which marks them alwaysinline for LLVM. (Not Numba's
+inline="always": re-lowering them at every call site made a kernel with 100 exps
+take 11 s to compile instead of 0.7 s, and 20 log1p 9.4 s instead of 1.4 s.) They
+take and return float64; float32 kernels compute in float64 and round once (in the
+tests, always the correctly rounded float32). scalar.INLINE says which functions use
+them. Max error over each whole domain (tests/test_vecmath.py), against numpy: exp
+1 ulp, expm1 2, log 1, log1p 2, tanh 3, sinh 3, cosh 3; against long double: sin
+and cos 0.85 ulp, tan 2.5 (numpy's float64 sin: 0.52 on random arguments, but 1e5
+near some multiples of pi/2, where ours stay correctly rounded); special values
+exact. tan, sinh and cosh are not in scalar.INLINE yet: runtime.py must import them.
 
-sin and cos are not in scalar.INLINE yet: their Cody-Waite reduction is exact only
-for |x| <= SINCOS_MAX, and their libm fallback beyond it defeats the point. LLVM
-widens `math.sin` to a vector intrinsic and evaluates it on every lane (34 ns per
-element, slower than libm alone); a call it cannot widen keeps the loop scalar.
-Wiring them needs a branch-free Payne-Hanek reduction for large |x|.
+sin and cos reduce every argument by Payne-Hanek (see _reduce). Cody-Waite is exact
+only for moderate |x|, and any fallback beyond it defeats the point: LLVM widens
+`math.sin` and evaluates it on every lane (34 ns per element); computing both
+reductions and selecting costs more than Payne-Hanek alone. Its table comes by four
+gathers, about a third of the time. Loops that do not vectorize (in Numba, those that
+sum floats) pay for the branch-free code: there sin and cos cost more than libm's
+(W1-1e6's fused gradient loop: 17.7 ms against 10.8 ms with libm's sin and cos).
 """
 from __future__ import annotations
 
@@ -25,7 +32,8 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-__all__ = ["cos_f64", "exp_f64", "expm1_f64", "log_f64", "log1p_f64", "sin_f64", "tanh_f64"]
+__all__ = ["cos_f64", "cosh_f64", "exp_f64", "expm1_f64", "log_f64", "log1p_f64", "sin_f64",
+           "sinh_f64", "tan_f64", "tanh_f64"]
 
 
 @intrinsic
@@ -42,6 +50,15 @@ def _float_to_bits(typingctx, x):
     def codegen(context, builder, signature, args):
         return builder.bitcast(args[0], ir.IntType(64))
     return types.int64(types.float64), codegen
+
+
+@intrinsic
+def _fma(typingctx, a, b, c):
+    """a * b + c rounded once (llvm.fma: one instruction where the CPU has FMA, a libm
+    call, slow and scalar, where it has not)."""
+    def codegen(context, builder, signature, args):
+        return builder.fma(*args)
+    return types.float64(types.float64, types.float64, types.float64), codegen
 
 
 _LOG2E = 1.4426950408889634
@@ -133,6 +150,37 @@ def tanh_f64(x):
     return x if (abs(x) < 3.725290298461914e-09 or x != x) else y
 
 
+@njit(cache=True, error_model="numpy", forceinline=True)
+def sinh_f64(x):
+    """sinh(x), fdlibm's way: with t = expm1(|x|), (2t - t**2/(t+1))/2 below 1 and
+    (t + t/(t+1))/2 below 22; past 22 exp(|x|)/2, as (w/2) w with w = exp(|x|/2) past
+    709 where exp(|x|) overflows first; sinh x = x below 2**-28 (keeps -0's sign)."""
+    x = np.float64(x)
+    a = abs(x)
+    t = expm1_f64(min(a, 22.0))
+    u = t / (t + 1.0)
+    mid = 0.5 * (2.0 * t - t * u) if a < 1.0 else 0.5 * (t + u)
+    huge = a > 709.0
+    w = exp_f64(0.5 * a if huge else a)
+    y = mid if a < 22.0 else ((0.5 * w) * w if huge else 0.5 * w)
+    y = -y if x < 0.0 else y
+    return x if (abs(x) < 3.725290298461914e-09 or x != x) else y
+
+
+@njit(cache=True, error_model="numpy", forceinline=True)
+def cosh_f64(x):
+    """cosh(x), fdlibm's way: 1 + t**2/(2(1+t)) with t = expm1(|x|) below ln2/2, else
+    (e + 1/e)/2 with e = exp(|x|), as (w/2) w with w = exp(|x|/2) past 709."""
+    x = np.float64(x)
+    a = abs(x)
+    t = expm1_f64(min(a, 0.5))
+    small = 1.0 + (t * t) / (2.0 * (1.0 + t))
+    huge = a > 709.0
+    e = exp_f64(0.5 * a if huge else a)
+    y = small if a < 0.34657359027997264 else ((0.5 * e) * e if huge else 0.5 * e + 0.5 / e)
+    return y if x == x else x
+
+
 @njit(cache=True, inline="always")
 def _log1p_reduced(f, k, c):
     """k ln2 + log(1 + f) + c for |f| <= sqrt(2) - 1 (fdlibm's arrangement):
@@ -178,7 +226,7 @@ def log_f64(x):
     return y if (x > 0.0 and x < np.inf) else special
 
 
-@njit(cache=True, inline="always")     # too big for LLVM's inliner: Numba inlines it
+@njit(cache=True, error_model="numpy", forceinline=True)    # too big for LLVM to inline unasked
 def log1p_f64(x):
     """log(1 + x) within about 2 ulp: u = 1 + x rounded, log(u) as in log_f64 plus
     the rounding error of u to first order, c = (1 + x - u) / u (fdlibm's method)."""
@@ -194,79 +242,161 @@ def log1p_f64(x):
     return x if abs(x) < 5.551115123125783e-17 else y   # also passes nan and -0
 
 
-# pi/2 in 33-bit pieces (fdlibm's): n * piece is exact for |n| < 2**20, so
-# x - n*(pi/2) loses nothing to cancellation while |x| < SINCOS_MAX.
-_PIO2_1 = 1.57079632673412561417e+00
-_PIO2_2 = 6.07710050630396597660e-11
-_PIO2_3 = 2.02226624871116645580e-21
-_PIO2_3T = 8.47842766036889956997e-32
-_TWO_OVER_PI = 0.6366197723675814
-SINCOS_MAX = 1.6e6                  # beyond this sin_f64 and cos_f64 call libm
+# sin, cos: x = n pi/2 + r by Payne-Hanek for every finite x. With x = m 2**e, m a
+# 53-bit integer, the bits of 2/pi of weight above 2**(1-e) add multiples of 4 to
+# x 2/pi only; four 53-bit windows from there on reach 2**-(e+210), so the truncation
+# costs under 2**-156, nothing even for the worst double (6381956970095103 * 2**797,
+# 4.7e-19 from a multiple of pi/2). Each exponent e gets a row of those windows.
+_E_MIN, _E_MAX = -79, 971     # below: |x| < 2**-27, where sin and tan return x, cos 1
+
+
+def _two_over_pi(bits):
+    """floor(2/pi 2**bits), from pi by Machin's formula in integers with 64 guard bits."""
+    g = bits + 64
+
+    def arctan_inv(k):                          # atan(1/k) 2**g, within a few units
+        total, power, i = 0, (1 << g) // k, 0
+        while power:
+            total += (-1) ** i * (power // (2 * i + 1))
+            power //= k * k
+            i += 1
+        return total
+    pi = 16 * arctan_inv(5) - 4 * arctan_inv(239)
+    return ((1 << (bits + 1 + g + 64)) // pi) >> 64
+
+
+def _windows():
+    """Row e - _E_MIN holds c_j = w_j 2**(-51-53j), j = 0..3, where w_j is the 53-bit
+    integer of the bits of 2/pi of weights 2**-(e-1+53j) .. 2**-(e+51+53j); then
+    x 2/pi = m sum_j c_j up to multiples of 4 and 2**-156, every c_j a normal double."""
+    last = _E_MAX + 51 + 3 * 53                 # the last bit used has weight 2**-last
+    t = _two_over_pi(last)
+
+    def window(low):                            # bits of weights 2**-(low-52) .. 2**-low
+        return (t >> (last - low)) & ((1 << 53) - 1) if low >= 0 else 0
+    return np.array([[math.ldexp(window(e + 51 + 53 * j), -51 - 53 * j) for j in range(4)]
+                     for e in range(_E_MIN, _E_MAX + 1)])
+
+
+_WINDOWS = _windows()
+_PIO2_HI = 1.5707963267948966               # pi/2 = _PIO2_HI + _PIO2_LO to 2**-107
+_PIO2_LO = 6.123233995736766e-17
 
 
 @njit(cache=True, inline="always")
-def _sin_reduced(r, z):
-    """sin(r) for |r| <= pi/4, z = r*r: Taylor series to r**17 (remainder < 1e-19)."""
+def _reduce(x):
+    """(rh, rl, n mod 4) with x = n pi/2 + rh + rl, |rh + rl| <= pi/4 + 2**-49, for finite
+    |x| >= 2**-27 (smaller x get a rough remainder); rh + rl is the exact remainder to
+    2**-95 relative even on the hardest arguments (tests/test_vecmath.py), and
+    |rl| <= ulp(rh)."""
+    e = min(max(((_float_to_bits(x) >> 52) & 0x7FF) - 1075, _E_MIN), _E_MAX)
+    m = x * _bits_to_float((1023 - e) << 52)                 # the signed integer mantissa
+    row = e - _E_MIN
+    c0, c1, c2, c3 = _WINDOWS[row, 0], _WINDOWS[row, 1], _WINDOWS[row, 2], _WINDOWS[row, 3]
+    # m c_j = p_j + q_j exactly (FMA); |m c_0| < 2**55, |m c_1| < 4, |m c_2| < 2**-51
+    p0 = m * c0
+    q0 = _fma(m, c0, -p0)
+    p1 = m * c1
+    q1 = _fma(m, c1, -p1)
+    p2 = m * c2
+    q2 = _fma(m, c2, -p2)
+    # p0, q0 are multiples of 2**-51: their fractions and p1's, cut to that grid (g_hi),
+    # add up exactly once the integer parts are out
+    n0 = np.rint(p0)
+    n1 = np.rint(q0)
+    n2 = np.rint(p1)
+    g = p1 - n2
+    g_hi = (g + 3.0) - 3.0
+    a = (p0 - n0) + (q0 - n1) + g_hi
+    n3 = np.rint(a)
+    a = a - n3
+    # then the rest, at most 2**-50, with error-free sums (fast two-sum: a is 0 or larger)
+    b = (g - g_hi) + q1                                      # exact: multiples of 2**-104
+    s = a + b
+    e1 = b - (s - a)
+    f = s + p2
+    v = f - s
+    e2 = (s - (f - v)) + (p2 - v)
+    fl = e1 + e2 + (q2 + m * c3)
+    rh = f * _PIO2_HI
+    rl = _fma(f, _PIO2_HI, -rh) + _fma(fl, _PIO2_HI, f * _PIO2_LO)
+    n = (np.int64(n0) + np.int64(n1 + n2 + n3)) & 3
+    return rh, rl, n
+
+
+@njit(cache=True, inline="always")
+def _sin_cos(rh, rl):
+    """(sin, cos) of rh + rl for |rh| <= pi/4 + 2**-49, |rl| <= ulp(rh): Taylor series,
+    sin to r**17 and cos to r**16 (remainders below 2**-58 relative), rl to first order."""
+    z = rh * rh
     p = -1.0 / 355687428096000.0
-    p = p * z + 1.0 / 1307674368000.0
-    p = p * z - 1.0 / 6227020800.0
-    p = p * z + 1.0 / 39916800.0
-    p = p * z - 1.0 / 362880.0
-    p = p * z + 1.0 / 5040.0
-    p = p * z - 1.0 / 120.0
-    p = p * z + 1.0 / 6.0
-    return r - r * z * p
-
-
-@njit(cache=True, inline="always")
-def _cos_reduced(z):
-    """cos(r) for |r| <= pi/4, z = r*r: 1 - z/2 + z**2 q(z), Taylor to r**18."""
-    p = 1.0 / 6402373705728000.0
-    p = p * z - 1.0 / 20922789888000.0
-    p = p * z + 1.0 / 87178291200.0
-    p = p * z - 1.0 / 479001600.0
-    p = p * z + 1.0 / 3628800.0
-    p = p * z - 1.0 / 40320.0
-    p = p * z + 1.0 / 720.0
-    p = p * z - 1.0 / 24.0
+    p = _fma(p, z, 1.0 / 1307674368000.0)
+    p = _fma(p, z, -1.0 / 6227020800.0)
+    p = _fma(p, z, 1.0 / 39916800.0)
+    p = _fma(p, z, -1.0 / 362880.0)
+    p = _fma(p, z, 1.0 / 5040.0)
+    p = _fma(p, z, -1.0 / 120.0)
+    p = _fma(p, z, 1.0 / 6.0)
+    s = rh + _fma(rl, _fma(-0.5, z, 1.0), -(rh * z) * p)
+    q = 1.0 / 20922789888000.0
+    q = _fma(q, z, -1.0 / 87178291200.0)
+    q = _fma(q, z, 1.0 / 479001600.0)
+    q = _fma(q, z, -1.0 / 3628800.0)
+    q = _fma(q, z, 1.0 / 40320.0)
+    q = _fma(q, z, -1.0 / 720.0)
+    q = _fma(q, z, 1.0 / 24.0)
     hz = 0.5 * z
     w = 1.0 - hz
-    return w + (((1.0 - w) - hz) + z * z * -p)
+    c = w + (((1.0 - w) - hz) + _fma(z * z, q, -rh * rl))    # 1 - z/2 without its rounding
+    return s, c
 
 
 @njit(cache=True, inline="always")
-def _quadrant(x):
-    """(r, n mod 4) with x = n pi/2 + r, |r| <= pi/4 (Cody-Waite, 4 pieces of pi/2)."""
-    n = np.rint(x * _TWO_OVER_PI)
-    r = x - n * _PIO2_1
-    r = r - n * _PIO2_2
-    r = r - n * _PIO2_3
-    r = r - n * _PIO2_3T
-    return r, np.int64(n) & 3
+def _finite(x):
+    """x, or 0 for inf and nan (whose results are selected away), so that the reduction
+    converts only small finite numbers to integers."""
+    return x if abs(x) < np.inf else 0.0
 
 
-@njit(cache=True, error_model="numpy")    # LLVM inlines it: see above
+@njit(cache=True, error_model="numpy", forceinline=True)
+def _sin_cos_quadrant(x):
+    """(sin r, cos r, n mod 4) with x = n pi/2 + r, compiled once for sin, cos, tan.
+    (A kernel that asks for sin x and cos x computes it twice: each links its own copy
+    of the table, so LLVM sees different loads. A linkonce_odr table would merge them
+    but stops vectorization: LLVM then cannot rule out that the loop stores into it.)"""
+    rh, rl, n = _reduce(_finite(x))
+    s, c = _sin_cos(rh, rl)
+    return s, c, n
+
+
+@njit(cache=True, error_model="numpy", forceinline=True)
 def sin_f64(x):
-    """sin(x): quadrant and sin or cos of the remainder; libm past SINCOS_MAX (so not
-    vectorized: see the module docstring). Inline part: 1.0 ns/element, 2 ulp."""
+    """sin(x) within 0.85 ulp on all doubles: sin or cos of the remainder by quadrant;
+    sin x = x below 2**-26 (keeps -0's sign), nan for inf and nan."""
     x = np.float64(x)
-    r, q = _quadrant(x)
-    z = r * r
-    s = _sin_reduced(r, z)
-    c = _cos_reduced(z)
-    y = np.float64(1 - (q & 2)) * (c if q & 1 else s)       # arithmetic, not a switch
-    y = x if abs(x) < 3.725290298461914e-09 else y          # keeps -0's sign
-    return y if abs(x) <= SINCOS_MAX else math.sin(x)        # also inf -> nan, nan
+    s, c, n = _sin_cos_quadrant(x)
+    y = np.float64(1 - (n & 2)) * (c if n & 1 else s)     # arithmetic, not a switch
+    y = x if abs(x) < 1.4901161193847656e-08 else y
+    return y if abs(x) < np.inf else x - x
 
 
-@njit(cache=True, error_model="numpy")    # LLVM inlines it: see above
+@njit(cache=True, error_model="numpy", forceinline=True)
 def cos_f64(x):
-    """cos(x): quadrant and cos or sin of the remainder; libm past SINCOS_MAX."""
+    """cos(x) as sin(x + pi/2), as accurate as sin_f64; nan for inf and nan."""
     x = np.float64(x)
-    r, q = _quadrant(x)
-    z = r * r
-    s = _sin_reduced(r, z)
-    c = _cos_reduced(z)
-    q = q + 1                                                 # cos x = sin(x + pi/2)
-    y = np.float64(1 - (q & 2)) * (c if q & 1 else s)
-    return y if abs(x) <= SINCOS_MAX else math.cos(x)
+    s, c, n = _sin_cos_quadrant(x)
+    n = n + 1
+    y = np.float64(1 - (n & 2)) * (c if n & 1 else s)
+    return y if abs(x) < np.inf else x - x
+
+
+@njit(cache=True, error_model="numpy", forceinline=True)
+def tan_f64(x):
+    """tan(x): sin r / cos r in even quadrants, -cos r / sin r in odd ones (one
+    division); tan x = x below 2**-27 (keeps -0's sign), nan for inf and nan."""
+    x = np.float64(x)
+    s, c, n = _sin_cos_quadrant(x)
+    odd = (n & 1) == 1
+    y = (-c if odd else s) / (s if odd else c)
+    y = x if abs(x) < 7.450580596923828e-09 else y
+    return y if abs(x) < np.inf else x - x
