@@ -262,3 +262,18 @@ def test_compiled_hessian_through_a_loop_and_a_batched_predicate_loop():
         x_out, k, x_bar = compile_graph(prepare(big), strict=True)([LANES, np.ones(4), np.array(0)])
     np.testing.assert_array_equal(k, TRIPS)
     np.testing.assert_array_equal(x_bar, 1.5 ** TRIPS)
+
+
+def test_jacrev_and_hessian_through_a_cond_on_a_loop_carry_drop_the_untaken_nan():
+    # The false branch's derivative is NaN (sqrt of a negative); it is never taken.
+    def f(x):
+        def step(i, y):
+            return graphad.cond(gnp.sum(y) > 0, lambda y: y * x,
+                                lambda y: gnp.sum(gnp.sqrt(-y)) * y, y)
+        return graphad.fori_loop(0, 2, step, x)
+
+    x = np.array([0.5, 2.0])
+    np.testing.assert_allclose(graphad.jacrev(f)(x), np.diag(3 * x ** 2), rtol=1e-14)
+    np.testing.assert_allclose(graphad.jacfwd(f)(x), np.diag(3 * x ** 2), rtol=1e-14)
+    np.testing.assert_allclose(graphad.hessian(lambda x: gnp.sum(f(x) ** 2))(x),
+                               np.diag(30 * x ** 4), rtol=1e-13)

@@ -260,3 +260,20 @@ def test_hoist_alone_is_idempotent_on_the_adjoint(passes):
     graph = _hand_built_loop()
     once, _ = optimize(graph, passes)
     assert optimize(once, passes)[0] is once
+
+
+@pytest.mark.parametrize("step, a", [
+    (lambda k: k ** -1, np.int64(2)),                              # int power: numpy raises
+    (lambda A: gnp.linalg.slogdet(A)[1], np.array([[np.nan, 0.0], [0.0, 1.0]])),  # LAPACK raises
+], ids=["int-pow", "slogdet"])
+def test_ops_that_raise_stay_in_a_loop_that_runs_zero_times(step, a):
+    def f(a, x, n):
+        def body(c):
+            i, y, a = c                                  # `a` is an unchanged carry: invariant
+            return i + 1, y + step(a), a
+        return while_loop(lambda c: c[0] < n, body, (0, x, a))[1]
+
+    staged = graphad.compile(f, backend="numpy")
+    assert staged(a, 1.0, 0) == 1.0
+    loop = next(n for n in staged.inspect(a, 1.0, 0).optimized.nodes if n.prim is while_p)
+    assert any(n.prim.name in ("pow", "slogdet") for n in loop.attrs["body_graph"].nodes)

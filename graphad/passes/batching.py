@@ -267,15 +267,21 @@ def _batch_while_vjp(args, flags, size, node):
     body_b = _batch_sub(body, in_flags, size, carry)
     if batched_pred:
         cond_b, body_b = _any_lane_loop(cond_graph, body_b, in_flags, size)
+        adjoint = C.adjoint_graph(body_b)
     else:
         cond_b = _lane0_cond(cond_graph, in_flags, size)
+        # Batch the body's adjoint, not the adjoint of the batched body: a cond on the lane
+        # copies becomes a select of cotangents, so the untaken branch's NaN derivative is
+        # dropped (differentiating a select of values would let it through).
+        adj = C.adjoint_graph(body)
+        adjoint = _batch_sub(adj, in_flags + carry, size, [True] * len(adj.outputs))
     operands = [_materialize(a, size) if want and not f else a
                 for a, f, want in zip(args, flags, in_flags + carry)]
     # A non-float carry has no cotangent (while_vjp ignores its seed): keep it unbatched.
     operands[n_in:] = [_lane(g, 0) if f and not c else g
                        for g, f, c in zip(operands[n_in:], flags[n_in:], carry)]
     outs = C.while_vjp_p.bind(*operands, cond_graph=cond_b, body_graph=body_b,
-                              body_adjoint=C.adjoint_graph(body_b), n_carry=n)
+                              body_adjoint=adjoint, n_carry=n)
     return outs, (True,) * len(outs)
 
 

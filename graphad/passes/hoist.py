@@ -22,8 +22,9 @@ It leaves in place
     further out in the same pass;
   - everything inside `cond` branches: moving it out would change which work
     runs, and could compute the NaN the branch guards against;
-  - out of the body only, operations that raise on bad operands (_MAY_RAISE): the
-    body may run zero times. Every other operation is total, so moved out of a
+  - out of the body only, operations that raise on bad operands (`_may_raise`: gathers,
+    LAPACK, integer powers): the body may run zero times. Every other operation is
+    total, so moved out of a
     loop that runs zero times it computes a value nobody reads, at worst an inf or
     nan with a numpy floating-point warning, and every result is unchanged. The
     cond graph always runs at least once, so anything may leave it;
@@ -43,8 +44,14 @@ from collections import Counter
 from ..ir import Graph, Node, Var
 from .subgraphs import memoized, renamed
 
-# np.take out of range, singular solve, cholesky of a non-positive-definite matrix.
-_MAY_RAISE = frozenset({"gather", "scatter_add", "solve", "cholesky"})
+# np.take out of range; LAPACK on a singular, indefinite or non-finite matrix.
+_MAY_RAISE = frozenset({"gather", "scatter_add", "solve", "cholesky", "slogdet", "eigh"})
+
+
+def _may_raise(node) -> bool:
+    """Whether `node` can raise rather than compute an inf or nan (see the docstring);
+    integer powers raise on a negative exponent."""
+    return node.prim.name in _MAY_RAISE or (node.prim.name == "pow" and not node.out.type.is_float)
 
 
 def hoist(graph: Graph, hits: Counter | None = None) -> Graph:
@@ -125,7 +132,7 @@ def _move_out(graph: Graph, n_carry, operands, before, may_raise):
         if node.prim.name == "constant":
             constants[node.out] = node
         elif (node.prim.kind != "control" and not any(node.subgraphs())
-              and (may_raise or node.prim.name not in _MAY_RAISE)
+              and (may_raise or not _may_raise(node))
               and all(v in invariant or v in constants for v in node.inputs)
               and any(v in invariant for v in node.inputs)):
             moved.append(node)
