@@ -93,7 +93,8 @@ def cond(pred, true_fn, false_fn, *operands):
 
 def while_loop(cond_fn, body_fn, init):
     """`carry = init; while cond_fn(carry): carry = body_fn(carry)`, as one graph node.
-    Differentiable in reverse mode even with a data-dependent trip count."""
+    Differentiable in both modes and to any order, even with a data-dependent trip count
+    (reverse mode tapes the carries)."""
     leaves, tree = tree_flatten(init)
     c = trace_function(cond_fn, (init,))
     b = trace_function(body_fn, (init,))

@@ -32,7 +32,6 @@ LIBM = {
 # (float32 computes in float64: <= 1 ulp of the correctly rounded float32 result)
 INLINE = dict(LIBM, exp="exp_f64", expm1="expm1_f64", log="log_f64", log1p="log1p_f64",
               tanh="tanh_f64", sin="sin_f64", cos="cos_f64")
-MATH = INLINE
 
 SCALAR = {
     **{name: f"{{{name}}}({{0}})" for name in LIBM},
@@ -112,7 +111,7 @@ def paren(expr: str) -> str:
     return expr if _SIMPLE.match(expr) else f"({expr})"
 
 
-def lower(node, operands, temp: str, table=MATH):
+def lower(node, operands, temp: str, table=INLINE):
     """(statements, expression) computing `node` from operand expressions; `table`
     names the math functions (LIBM or INLINE)."""
     name = node.prim.name
