@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/bench_backend.py --rounds 7 W4 W5
     .venv/bin/python benchmarks/bench_backend.py --first-call  # W2 first call, fresh process
     .venv/bin/python benchmarks/bench_backend.py --threshold   # serial vs prange break-even
+    .venv/bin/python benchmarks/bench_backend.py --workspace   # buffer reuse, large MLP
 
 Per-call times are medians over rounds; in each round every implementation
 runs one batch of calls, in turn (interleaved), so drifts in machine load hit
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -130,6 +132,53 @@ def threshold(rounds=5):
                   f"speed-up {t['serial'] / t['parallel']:.2f}x", flush=True)
 
 
+def mlp_loss(params, x, y):
+    """A 2-layer tanh MLP's squared error: at 50,000 rows every hidden-layer array
+    (and its cotangent) is 50,000 x 128 float64, 51 MB."""
+    import graphad.numpy as gnp
+    h = gnp.tanh(x @ params["w1"] + params["b1"])
+    return gnp.mean((h @ params["w2"] + params["b2"] - y) ** 2)
+
+
+def _minor_faults():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def workspace(rounds=5, rows=50_000, features=64, hidden=128):
+    """The MLP gradient compiled with the default workspace (large intermediates live in
+    buffers kept between calls) against workspace_bytes=None (every array allocated each
+    call), interleaved; plus minor page faults per call, counted around separate calls."""
+    from graphad.backends import compile_graph
+    from graphad.tree import tree_flatten
+    rng = np.random.default_rng(0)
+    params = {"w1": rng.standard_normal((features, hidden)) / np.sqrt(features),
+              "b1": np.zeros(hidden), "w2": rng.standard_normal(hidden) / np.sqrt(hidden),
+              "b2": np.float64(0.0)}
+    x, y = rng.standard_normal((rows, features)), rng.standard_normal(rows)
+    stages = graphad.compile(graphad.grad(mlp_loss), backend="numba").inspect(params, x, y)
+    leaves = tree_flatten((params, x, y))[0]
+    exes = {"workspace": compile_graph(stages.fused, "numba"),
+            "allocate": compile_graph(stages.fused, "numba", workspace_bytes=None)}
+    results = {k: exe.run(*leaves) for k, exe in exes.items()}
+    for a, b in zip(results["workspace"], results["allocate"]):
+        np.testing.assert_allclose(a, b, rtol=1e-10)
+    print(f"MLP gradient, x {rows}x{features}, hidden {hidden}, float64; workspace arrays "
+          f"{len(exes['workspace'].workspace)} with the default, "
+          f"{len(exes['allocate'].workspace)} with workspace_bytes=None; "
+          f"median of {rounds} interleaved rounds", flush=True)
+    t = interleaved({k: (lambda exe=exe: exe.run(*leaves)) for k, exe in exes.items()}, rounds)
+    faults = {}
+    for k, exe in exes.items():
+        calls = 5
+        before = _minor_faults()
+        for _ in range(calls):
+            exe.run(*leaves)
+        faults[k] = (_minor_faults() - before) / calls
+    for k in exes:
+        print(f"  {k:9}  {_fmt(t[k])}  {faults[k]:9.0f} minor page faults per call")
+    print(f"  allocate/workspace: {t['allocate'] / t['workspace']:.2f}x")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("workloads", nargs="*", default=["W1-50", "W1-1e6", "W2", "W3", "W4", "W5",
@@ -137,7 +186,11 @@ def main(argv=None):
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--first-call", action="store_true")
     ap.add_argument("--threshold", action="store_true")
+    ap.add_argument("--workspace", action="store_true")
     args = ap.parse_args(argv)
+    if args.workspace:
+        workspace(args.rounds)
+        return
     if args.threshold:
         threshold(args.rounds)
         return

@@ -169,6 +169,37 @@ def test_first_call_in_fresh_processes_cold_and_warm():
     assert results["wrong"].cold_s is None       # a mismatch is not measured further
 
 
+def test_first_call_runs_one_child_per_label_sharing_the_caches(monkeypatch):
+    from graphad.bench import firstcall
+    from graphad.bench.impls import Task
+    task = Task(small_loss, (W, X))
+    children = []
+
+    def fake_child(spec, env, timeout, warm_numba=False):
+        children.append((env["GRAPHAD_CACHE_DIR"], warm_numba))
+        return {"eager-copy": 0.5 + len(children)}
+    monkeypatch.setattr(firstcall, "_run_child", fake_child)
+    assert firstcall.fresh_process_first_calls(task, [EagerCopy()], labels=("cold",)) == \
+        {"eager-copy": {"cold": 1.5}}
+    assert len(children) == 1                    # no warm child whose result is dropped
+    children.clear()
+    entry = firstcall.fresh_process_first_calls(task, [EagerCopy()],
+                                                labels=("cold", "warm", "numba ready"))
+    assert entry == {"eager-copy": {"cold": 1.5, "warm": 2.5, "numba ready": 3.5}}
+    assert [warm for _, warm in children] == [False, False, True]
+    assert len({cache for cache, _ in children}) == 1
+    with pytest.raises(graphad.GraphadError, match="unknown first-call run"):
+        firstcall.fresh_process_first_calls(task, [EagerCopy()], labels=("hot",))
+
+
+def test_a_child_with_numba_warmed_up_times_the_first_call():
+    from graphad.bench.firstcall import fresh_process_first_calls
+    from graphad.bench.impls import Task
+    entry = fresh_process_first_calls(Task(small_loss, (W, X)), [EagerCopy()],
+                                      labels=("numba ready",))["eager-copy"]
+    assert set(entry) == {"numba ready"} and entry["numba ready"] > 0, entry
+
+
 def test_a_lambda_cannot_go_to_a_fresh_process_and_the_table_says_so():
     settings = Settings(rounds=1, min_rounds=1, batch_seconds=0.001, fresh_process=True)
     table = compare(lambda w: gnp.sum(w * w), W, impls=["eager"], settings=settings)
@@ -285,14 +316,37 @@ def test_perf_table_checks_ratio_time_and_first_call_targets():
                     "jax": Result("jax", jax_status, "jax is not installed", median_s=jax)})
     rows = [row("W3", 0.9e-3, 1e-3), row("W6", 2e-3, 3e-3), row("W7", 2e-3, None, "skipped"),
             row("W5", 1.5e-6, 1e-5), row("W1-50", 2.5e-6, 1e-5)]
-    firsts = {"W2": {"cold": 1.2, "warm": 0.4, "all cold": 3.0, "runs": 3, "note": ""}}
+    firsts = {"W2": {"cold": 1.2, "warm": 0.4, "numba ready": 0.05, "all cold": 3.0,
+                     "runs": 3, "note": ""},
+              "W3": {"cold": None, "warm": 0.2, "numba ready": None, "all cold": None,
+                     "runs": 1, "note": "cold: the child process failed"}}
     lines = perf_table.markdown(rows, firsts, machine_info(), perf_table.FULL, False,
                                 "Numba 2 threads").splitlines()
     assert "| W3 | 900 µs |  |  |  | 1 ms | 0.90x | ≤ 1.0x JAX | yes |" in lines
     assert "| W6 | 2 ms |  |  |  | 3 ms | 0.67x | ≤ 0.5x JAX | **no** |" in lines
-    assert "| W7 | 2 ms |  |  |  | — | — | ≤ 1.0x JAX | n/a |" in lines
+    assert "| W7 | 2 ms |  |  |  | - | - | ≤ 1.0x JAX | n/a |" in lines
     assert "| W5 | 1.5 µs |  |  |  | 10 µs | 0.15x | < 2 µs | yes |" in lines
     assert "| W1-50 | 2.5 µs |  |  |  | 10 µs | 0.25x | < 2 µs | **no** |" in lines
-    assert "| W2 | 1.2 s | 400 ms | ≤ 1.5 s / ≤ 0.3 s | yes / **no** | 3 s |" in lines
+    assert "| W2 | 1.2 s | 400 ms | 50 ms | ≤ 1.5 s / ≤ 0.3 s | yes / **no** | 3 s |" in lines
+    assert "| W3 | - | 200 ms | - | ≤ 1.5 s / ≤ 0.3 s | **no** / yes | - |" in lines
+    assert "- W3 first call: cold: the child process failed" in lines
     assert "- W7, jax: skipped: jax is not installed" in lines
     assert any(line.startswith("Machine: ") and "cores" in line for line in lines)
+
+
+def test_perf_table_verdict_is_no_when_graphads_own_result_is_wrong():
+    from graphad.bench.compare import Result, Row
+    perf_table = _perf_table()
+
+    def row(name, mine):
+        return Row(name, "", "gradient", "jax",
+                   {"graphad-numba": mine, "jax": Result("jax", "ok", median_s=1e-3)})
+    wrong = Result("graphad-numba", "mismatch", "disagrees with jax")
+    timed_wrong = Result("graphad-numba", "mismatch", "disagrees", median_s=1e-4)
+    failed = Result("graphad-numba", "error", "NumbaError: boom")
+    assert perf_table.target_cells(row("W3", wrong)) == ("-", "≤ 1.0x JAX", "**no**")
+    assert perf_table.target_cells(row("W3", timed_wrong)) == ("-", "≤ 1.0x JAX", "**no**")
+    assert perf_table.target_cells(row("W5", failed)) == ("-", "< 2 µs", "**no**")
+    assert perf_table.result_cell(wrong) == "MISMATCH"
+    assert perf_table.result_cell(timed_wrong) == "100 µs!"
+    assert perf_table.result_cell(failed) == "error"

@@ -2,12 +2,13 @@
 
 The parent pickles the task and the implementations (functions and classes
 travel by their importable names) and runs
-`python -m graphad.bench.firstcall TASK.pkl` twice with the same fresh
-cache directories (GRAPHAD_CACHE_DIR for graphad's compiled code and, unless
-told not to, NUMBA_CACHE_DIR for Numba's): the first run starts from an empty cache, the
-second finds what the first left. The child imports everything first (imports
-are not timed), then times, per implementation, building its gradient
-function and calling it once, and prints the seconds as JSON.
+`python -m graphad.bench.firstcall TASK.pkl` once per label (LABELS) with the
+same fresh cache directories (GRAPHAD_CACHE_DIR for graphad's compiled code
+and, unless told not to, NUMBA_CACHE_DIR for Numba's): the first run starts
+from an empty cache, each later one finds what the earlier ones left. The
+child imports everything first (imports are not timed), then times, per
+implementation, building its gradient function and calling it once, and
+prints the seconds as JSON.
 """
 from __future__ import annotations
 
@@ -19,7 +20,16 @@ import sys
 import tempfile
 import time
 
+from ..errors import GraphadError
+
 _MARK = "GRAPHAD-FIRSTCALL "
+_WARM_NUMBA = "--warm-numba"
+
+# The kinds of child run. "cold" and "warm" differ only in what earlier runs left in the
+# caches. "numba ready" first runs a trivial cached Numba function, not timed
+# (graphad.bench.warmup): Numba's once-per-process initialization is then done, as in a
+# process that has already run Numba code, and the time left is the implementation's own.
+LABELS = ("cold", "warm", "numba ready")
 
 
 def portability_problem(task, impls) -> str | None:
@@ -36,12 +46,18 @@ def portability_problem(task, impls) -> str | None:
     return None
 
 
-def fresh_process_first_calls(task, impls, timeout=600.0, fresh_numba_cache=True) -> dict:
-    """{impl name: {"cold": s, "warm": s} or {"note": why not}}.
+def fresh_process_first_calls(task, impls, timeout=600.0, fresh_numba_cache=True,
+                              labels=("cold", "warm")) -> dict:
+    """{impl name: {label: s for each of `labels`, "note": why one is missing (if any)}}.
 
-    fresh_numba_cache=False keeps Numba's own cache (NUMBA_CACHE_DIR as inherited, where the
-    installed library's @njit(cache=True) helpers live): only graphad's cache starts empty.
+    One child process per label, in the order given, sharing the cache directories: pass
+    ("cold",) to time an empty cache only. fresh_numba_cache=False keeps Numba's own cache
+    (NUMBA_CACHE_DIR as inherited, where the installed library's @njit(cache=True) helpers
+    live): only graphad's cache starts empty.
     """
+    unknown = [label for label in labels if label not in LABELS]
+    if unknown:
+        raise GraphadError(f"unknown first-call run(s) {unknown}; known: {', '.join(LABELS)}")
     names = [impl.name for impl in impls]
     if not names:
         return {}
@@ -57,7 +73,8 @@ def fresh_process_first_calls(task, impls, timeout=600.0, fresh_numba_cache=True
                    PYTHONPATH=os.pathsep.join(p for p in sys.path if p and os.path.isdir(p)))
         if fresh_numba_cache:
             env["NUMBA_CACHE_DIR"] = os.path.join(tmp, "numba-cache")
-        runs = {label: _run_child(spec, env, timeout) for label in ("cold", "warm")}
+        runs = {label: _run_child(spec, env, timeout, warm_numba=label == "numba ready")
+                for label in labels}
     out = {}
     for name in names:
         entry, notes = {}, []
@@ -73,9 +90,10 @@ def fresh_process_first_calls(task, impls, timeout=600.0, fresh_numba_cache=True
     return out
 
 
-def _run_child(spec, env, timeout) -> dict:
+def _run_child(spec, env, timeout, warm_numba=False) -> dict:
+    argv = [sys.executable, "-m", "graphad.bench.firstcall", spec]
     try:
-        proc = subprocess.run([sys.executable, "-m", "graphad.bench.firstcall", spec],
+        proc = subprocess.run(argv + [_WARM_NUMBA] * warm_numba,
                               env=env, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return {"*": f"timed out after {timeout:.0f} s"}
@@ -105,6 +123,9 @@ def main(argv) -> int:
         spec = pickle.load(f)          # imports the modules of the function and implementations
     task, impls = spec["task"], spec["impls"]
     _preimport([impl.name for impl in impls])
+    if _WARM_NUMBA in argv[1:]:
+        from .warmup import warm_up
+        warm_up()
     out = {}
     for impl in impls:
         name = impl.name

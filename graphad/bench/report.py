@@ -78,6 +78,16 @@ def format_seconds(s) -> str:
 _STATUS_CELL = {"mismatch": "MISMATCH", "skipped": "-", "error": "error"}
 
 
+def result_cell(r) -> str:
+    """One result's steady-state cell: its median time, or why it has none ("!" marks a
+    mismatch timed on request). The text table and benchmarks/perf_table.py share it."""
+    if r is None:
+        return ""
+    if r.status == "mismatch" and r.median_s is not None:
+        return format_seconds(r.median_s) + "!"
+    return format_seconds(r.median_s) if r.status == "ok" else _STATUS_CELL[r.status]
+
+
 class Table:
     """Rows of results (one per task); see `format` for the printed layout."""
 
@@ -127,7 +137,7 @@ class Table:
         lines = [f"Steady state: median time per call (per run for training rows) over up to "
                  f"{rounds} interleaved rounds; lower is better.", ""]
         lines += self._grid(["workload", *impls], width, [
-            [row.name, *[self._time_cell(row, n) for n in impls]] for row in self.rows])
+            [row.name, *[result_cell(row.results.get(n)) for n in impls]] for row in self.rows])
         others = [n for n in impls if n != ratio_of]
         if ratio_of in impls and others:
             lines += ["", f"Ratios {ratio_of}/X (below 1: {ratio_of} is faster)", ""]
@@ -154,15 +164,6 @@ class Table:
         fmt = lambda cells: "  ".join(  # noqa: E731
             c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
         return [fmt(header), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows]
-
-    @staticmethod
-    def _time_cell(row, name):
-        r = row.results.get(name)
-        if r is None:
-            return ""
-        if r.status == "mismatch" and r.median_s is not None:
-            return format_seconds(r.median_s) + "!"
-        return format_seconds(r.median_s) if r.status == "ok" else _STATUS_CELL[r.status]
 
     def _notes(self):
         notes = list(self.notes) + ["Implementations:"]
