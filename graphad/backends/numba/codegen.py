@@ -37,6 +37,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from graphad.backends.numba.folds import *  # noqa: F403  (reductions: radd, fmax, ...)
 from graphad.backends.numba.runtime import *  # noqa: F403  (helpers: as_scalar, ipow, ...)
 '''
 

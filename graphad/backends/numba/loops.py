@@ -20,7 +20,7 @@ import numpy as np
 from ...passes.fusion import VIEWS, reduced_axes, squeeze
 from ...prims.shape import broadcast_to_p, transpose_p
 from . import scalar
-from .reducers import REDUCERS, initial_values, state_dtypes
+from .reducers import BLOCK, initial_values, reducer, state_dtypes
 
 CHUNKS = 16                 # parallel chunks for regions that reduce their outer axis
 # A region runs in parallel when elements x (sum of per-element COST) exceeds
@@ -169,19 +169,33 @@ class Region:
         return lines
 
     def _reduction(self, node, pre, opens, inner, closes, post):
-        red = REDUCERS[node.prim.name]
         (x,) = node.inputs
         out = self.outs.get(node.out) or self.ctx.ident(node.out)
         axes = self._axes(node)
         s = self._suffix(axes)
         kept = [j for j in range(self.nd) if j not in axes]
+        chunked = self.mode == "chunks" and 0 in axes
+        # Elements folded into each state: states are scalars over loops s.. (chunked: one
+        # chunk of them), else arrays indexed by kept axes, loaded once per element (0: no
+        # blocking). 0 too when an extent is a name (rowblock's rows, known at run time).
+        extents = [self.domain[j] for j in axes]
+        elements = 0
+        if all(j >= s for j in axes) and not any(isinstance(d, str) for d in extents):
+            elements = int(np.prod(extents)) // (min(CHUNKS, self.domain[0]) if chunked else 1)
+        red = reducer(node.prim.name, x.dtype, elements, self.ctx.math)
         dtypes = state_dtypes(red, x.dtype)
         inits = initial_values(red, x.dtype)
         st = {suffix: f"{out}_{suffix}" for suffix, _, _ in red.states}
         fmt = dict(st, v=self.read(x, self.position(x.shape)), k=self._arg_index(node),
-                   **self.ctx.math)
+                   buf=f"{out}_buf", n=f"{out}_n", B=min(BLOCK, elements),
+                   **{f"{k}2": f"{st[k]}2" for k in st}, **self.ctx.math)
         final = scalar.cast(red.final.format(**st, **self.ctx.math), node.out.dtype)
-        chunked = self.mode == "chunks" and 0 in axes
+        if red.flush:       # a buffer per thread, refilled from empty for each state
+            start = opens["chunk" if chunked else s]
+            where = pre if self.mode == "serial" else start
+            where.append(f"{fmt['buf']} = np.empty({fmt['B']}, np.float64)")
+            start.append(f"{fmt['n']} = 0")
+            closes[s] += red.flush.format(**fmt).split("\n")
         if not chunked and all(j >= s for j in axes):          # states are plain scalars
             opens[s] += [f"{st[k]} = {init}" for k, init in zip(st, inits)]
             inner.extend(red.update.format(**fmt).split("\n"))
