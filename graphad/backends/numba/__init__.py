@@ -1,7 +1,9 @@
 """The Numba backend: a fused graph becomes one `numba.njit` function.
 
-`prepare` fuses the optimized graph (graphad.passes.fusion); `compile_graph`
-generates Python source for it (codegen.py: one loop nest per fused region,
+`prepare` fuses the optimized graph (graphad.passes.fusion), then joins `X @ w`, a
+row-wise region and `X.T @ d` into one pass over X's rows (graphad.passes.rowblock,
+lowered by rowblock.py); `compile_graph` generates Python source for it
+(codegen.py: one loop nest per fused region,
 loops.py; BLAS for dot_general and whole-array code for other nodes,
 arrays.py), stores the source in the on-disk cache (graphad.cache) and
 imports it, so Numba's own cache can reuse machine code across processes.
@@ -33,6 +35,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from ...ir import Graph
 from ...passes.fusion import VIEWS, fuse, fused_p
+from ...passes.rowblock import row_block, rowblock_p
 from .arrays import LOWERINGS
 from .codegen import CONTROL, Options, generate
 from .reducers import REDUCERS
@@ -49,10 +52,12 @@ REMOVED_BEFORE = {"custom_vjp_call": "inlined by passes/inline_custom.py before 
 
 
 def lowering_of(prim):
-    """'scalar', 'reduction', 'array', 'control', 'fused', 'removed', or None (no native
-    lowering)."""
+    """'scalar', 'reduction', 'array', 'control', 'fused', 'rowblock', 'removed', or None
+    (no native lowering)."""
     if prim is fused_p:
         return "fused"
+    if prim is rowblock_p:
+        return "rowblock"
     if prim.name in REMOVED_BEFORE:
         return "removed"
     if prim.kind == "elementwise" and prim.name in SCALAR:
@@ -71,7 +76,7 @@ def fusible(prim) -> bool:
 
 
 def prepare(graph: Graph) -> Graph:
-    return fuse(graph, fusible)
+    return row_block(fuse(graph, fusible))
 
 
 def _native(node) -> bool:

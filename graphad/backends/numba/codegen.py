@@ -22,7 +22,7 @@ import numpy as np
 
 from ...ir import Graph
 from ...ir.printer import format_node, var_names
-from . import arrays, scalar
+from . import arrays, rowblock, scalar
 from .loops import PARALLEL_WORK, Region
 
 # Arrays from this size up are workspace. Measured here: a kernel with four fresh
@@ -140,6 +140,8 @@ def emit(nodes, names, ctx) -> list:
             region = Region(node, names, ctx, ctx.next_region())
             ctx.parallel |= region.mode != "serial"
             lines += region.emit()
+        elif node.prim.name == "rowblock":
+            lines += rowblock.lower(node, names, ctx)
         elif node.prim.name in CONTROL:
             lines += CONTROL[node.prim.name](node, names, ctx)
         else:
