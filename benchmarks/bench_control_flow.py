@@ -9,10 +9,13 @@ d loss / d W (W 32x32, x of shape (1000, 32)) by
 - JAX: jax.jit(jax.grad(f)) with `lax.fori_loop` (x64), when JAX is installed.
 With --hoist, also W carried through the loop unchanged (`fori_loop(0, T, step, (W, h))`),
 compiled with and without the loop-invariant hoisting pass, and the closure version
-without it. The gradients are checked to agree first. Times are medians of interleaved
-rounds, per call, after a warm-up call (compile time reported as "first call").
+without it. With --second-order, also grad and grad of grad through a 100,000-trip loop
+`y = sin(y) * x + 0.1` (x, y of 3 elements), compiled, against JAX. The gradients are
+checked to agree first. Times are medians of interleaved rounds, per call, after a
+warm-up call (compile time reported as "first call").
 
-    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_control_flow.py [--rounds 15] [--hoist]
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_control_flow.py [--rounds 15] \
+        [--hoist] [--second-order]
 """
 from __future__ import annotations
 
@@ -53,6 +56,35 @@ def loss_python(W, xs):
     return gnp.sum(h ** 2)
 
 
+LONG = 100_000
+
+
+def long_loop(x):
+    return gnp.sum(graphad.fori_loop(0, LONG, lambda i, y: gnp.sin(y) * x + 0.1, x))
+
+
+def long_loop_second(x):
+    """<grad long_loop(x), x>: its gradient is grad + Hessian @ x, through the loop twice."""
+    return gnp.sum(graphad.grad(long_loop)(x) * x)
+
+
+def jax_second_order():
+    """jax.jit of the gradient and of the second-order gradient above, or None."""
+    try:
+        import jax
+        import jax.numpy as jnp
+    except ImportError:
+        return None
+    jax.config.update("jax_enable_x64", True)
+
+    def loop(x):
+        return jnp.sum(jax.lax.fori_loop(0, LONG, lambda i, y: jnp.sin(y) * x + 0.1, x))
+    grad = jax.jit(jax.grad(loop))
+    second = jax.jit(jax.grad(lambda x: jnp.sum(jax.grad(loop)(x) * x)))
+    return (lambda x: np.asarray(grad(x).block_until_ready()),
+            lambda x: np.asarray(second(x).block_until_ready()))
+
+
 def jax_grad():
     """jax.jit(jax.grad) of the lax.fori_loop version, or None without JAX. Imported
     after graphad's set-up so its threads do not disturb numpy's."""
@@ -75,7 +107,11 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--hoist", action="store_true",
                         help="also compare compiled gradients with and without hoisting")
+    parser.add_argument("--second-order", action="store_true",
+                        help="also time grad and grad of grad through a 100,000-trip loop")
     args = parser.parse_args(argv)
+    if args.second_order:
+        second_order(args.rounds)
     rounds = args.rounds
     rng = np.random.default_rng(0)
     W = rng.standard_normal((N, N)) / np.sqrt(N)
@@ -118,6 +154,28 @@ def main(argv=None):
               f"{firsts[name] * 1e3:>9.1f} ms")
     if jg is None:
         print("  (JAX not installed: skipped)")
+
+
+def second_order(rounds):
+    x = np.array([0.3, 0.5, 0.7])
+    candidates = {"graphad grad": graphad.compile(graphad.grad(long_loop)),
+                  "graphad grad of grad": graphad.compile(graphad.grad(long_loop_second))}
+    jax_fns = jax_second_order()
+    if jax_fns is not None:
+        candidates.update({"jax grad": jax_fns[0], "jax grad of grad": jax_fns[1]})
+    outs = {name: np.asarray(fn(x)) for name, fn in candidates.items()}
+    for name, g in outs.items():
+        ref = outs["graphad grad of grad" if "of grad" in name else "graphad grad"]
+        assert np.allclose(g, ref, rtol=1e-10), f"{name} disagrees: {g} vs {ref}"
+    times = {name: [] for name in candidates}
+    for _ in range(rounds):
+        for name, fn in candidates.items():
+            start = time.perf_counter()
+            fn(x)
+            times[name].append(time.perf_counter() - start)
+    print(f"\n{LONG:,}-trip loop y = sin(y) * x + 0.1, median of {rounds} interleaved rounds")
+    for name, ts in times.items():
+        print(f"  {name:<22} {statistics.median(ts) * 1e3:>9.3f} ms")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Control flow compiled by the Numba backend: while_vjp lowered natively (a tape array
 that grows by doubling), results equal to the numpy oracle, no stopgap logged."""
 import logging
+import re
 
 import numpy as np
 import pytest
@@ -161,3 +162,129 @@ def test_const_cotangent_that_is_the_incoming_carry_cotangent():
     got, oracle = _both(graphad.grad(f), np.linspace(-1, 2, 5))
     np.testing.assert_allclose(got, oracle, rtol=1e-14)
     np.testing.assert_allclose(got, np.full(5, 0.5 ** 4 + 1 + 0.5 + 0.25 + 0.125), rtol=1e-14)
+
+
+# ---- small products as loops, loop-body buffers (issues #8/#9) -------------------------
+
+def _source(f, *args):
+    return graphad.compile(f).inspect(*args).executable("numba").source
+
+
+def _swaps(src):
+    """The alternating buffer pairs a kernel swaps at the end of a trip."""
+    return re.findall(r"(\w+)_a, \1_b = \1_b, \1_a", src)
+
+
+def test_small_products_of_every_shape_class_match_numpy(rng):
+    # one kernel: matrix-vector both ways (W.T @ v reads W by rows), outer, matrix
+    # product with transposes, vectors that need an axis permutation, a scalar result,
+    # a 3-d operand whose product is reshaped, and one product big enough for BLAS
+    W, A, B = rng.standard_normal((5, 5)), rng.standard_normal((4, 3)), rng.standard_normal((3, 4))
+    u, v, T = rng.standard_normal(5), rng.standard_normal(4), rng.standard_normal((2, 3, 4))
+    X, Y = rng.standard_normal((2, 3)), rng.standard_normal((3, 2))
+    big = rng.standard_normal((64, 64))
+
+    def products(W, A, B, u, v, T, X, Y, big):
+        return (W @ u, W.T @ u, u @ W, u @ W.T, gnp.outer(u, v), A @ B, A.T @ B.T, B.T @ A.T,
+                gnp.tensordot(X, Y, axes=([0, 1], [1, 0])), u @ u, T @ v,
+                gnp.tensordot(T, X, axes=([0, 1], [0, 1])), big @ big[0])
+
+    args = (W, A, B, u, v, T, X, Y, big)
+    want = (W @ u, W.T @ u, u @ W, u @ W.T, np.outer(u, v), A @ B, A.T @ B.T, B.T @ A.T,
+            np.tensordot(X, Y, axes=([0, 1], [1, 0])), u @ u, T @ v,
+            np.tensordot(T, X, axes=([0, 1], [0, 1])), big @ big[0])
+    for got, w in zip(graphad.compile(products)(*args), want):
+        assert np.shape(got) == np.shape(w)
+        np.testing.assert_allclose(got, w, rtol=1e-12, atol=1e-13)
+    src = _source(products, *args)
+    for helper in ("small_mv(", "small_vm(", "small_outer(", "small_mm(", "dot2("):
+        assert helper in src
+
+
+def test_carries_that_are_products_of_the_previous_carry_alternate_two_buffers(rng):
+    # h <- A h (a vector) and M <- M B (a matrix) are computed afresh each trip into one
+    # of two buffers while the other holds the carry being read; the gradient's carried
+    # cotangents do the same.
+    A, B = rng.standard_normal((4, 4)) * 0.4, rng.standard_normal((3, 3)) * 0.5
+    h0, M0 = rng.standard_normal(4), rng.standard_normal((2, 3))
+
+    def f(A, B):
+        h, M = fori_loop(0, 7, lambda i, s: (gnp.tanh(A @ s[0]), s[1] @ B), (h0, M0))
+        return gnp.sum(h * h) + gnp.sum(M * gnp.arange(6.0).reshape(2, 3))
+
+    h, M = h0, M0
+    for _ in range(7):
+        h, M = np.tanh(A @ h), M @ B
+    want = np.sum(h * h) + np.sum(M * np.arange(6.0).reshape(2, 3))
+    assert graphad.compile(f)(A, B) == pytest.approx(want, rel=1e-13)
+    got, oracle = _both(graphad.grad(f, argnums=(0, 1)), A, B)
+    for g, o in zip(got, oracle):
+        np.testing.assert_allclose(g, o, rtol=1e-12, atol=1e-14)
+    src = _source(graphad.grad(f, argnums=(0, 1)), A, B)
+    assert src.count("while True:") == 1
+    # both carries of the forward loop and both carried cotangents alternate
+    assert len(_swaps(src)) == 4 and "small_mm(" in src
+
+
+def test_values_computed_in_one_trip_and_read_in_the_next(rng):
+    # (p, c) <- (tanh(c), A c + p): trip k+1 reads both values trip k computed, each
+    # from its own pair of buffers. With a pass-through, (a, b, s) <- (b, 0.9 tanh(b),
+    # s + A a), `a` holds b's value of two trips back: had b two buffers, this trip would
+    # overwrite it before A a reads it. No buffers alternate there.
+    A = rng.standard_normal((3, 3)) * 0.5
+    p0, c0 = rng.standard_normal(3), rng.standard_normal(3)
+
+    def fresh(A):
+        p, c = fori_loop(0, 9, lambda i, s: (gnp.tanh(s[1]), A @ s[1] + s[0]), (p0, c0))
+        return gnp.sum(p * c)
+
+    def passing(A):
+        a, b, s = fori_loop(0, 9, lambda i, c: (c[1], gnp.tanh(c[1]) * 0.9, c[2] + A @ c[0]),
+                            (p0, c0, gnp.zeros(3)))
+        return gnp.sum(a * b) + gnp.sum(s)
+
+    p, c = p0, c0
+    a, b, s = p0, c0, np.zeros(3)
+    for _ in range(9):
+        p, c = np.tanh(c), A @ c + p
+        a, b, s = b, np.tanh(b) * 0.9, s + A @ a
+    assert graphad.compile(fresh)(A) == pytest.approx(np.sum(p * c), rel=1e-13)
+    assert graphad.compile(passing)(A) == pytest.approx(np.sum(a * b) + np.sum(s), rel=1e-13)
+    assert len(_swaps(_source(fresh, A))) == 2 and not _swaps(_source(passing, A))
+    for f in (fresh, passing):
+        got, oracle = _both(graphad.grad(f), A)
+        np.testing.assert_allclose(got, oracle, rtol=1e-12, atol=1e-14)
+
+
+def test_const_cotangents_summed_in_place_reshaped_or_transposed(rng):
+    # W.T @ h: W's cotangent per trip is an outer product added straight into its sum;
+    # T @ h with T of shape (2, 3, 4): the outer product fills the sum viewed as (6, 4).
+    # A 3-d carry and a fused (not product) cotangent are summed by `+=`.
+    W, T = rng.standard_normal((4, 4)) * 0.5, rng.standard_normal((2, 3, 4)) * 0.5
+    C = rng.standard_normal((2, 2, 2))
+
+    def f(W, T, C):
+        def body(i, s):
+            h, X = s
+            h = gnp.tanh(W.T @ h + gnp.sum(T @ h, axis=0)[:1].sum() * 0.1)
+            return h, gnp.sin(X) * C
+        h, X = fori_loop(0, 6, body, (gnp.ones(4) * 0.3, gnp.ones((2, 2, 2)) * 0.2))
+        return gnp.sum(h ** 2) + gnp.sum(X)
+
+    got, oracle = _both(graphad.grad(f, argnums=(0, 1, 2)), W, T, C)
+    for g, o in zip(got, oracle):
+        np.testing.assert_allclose(g, o, rtol=1e-12, atol=1e-14)
+    src = _source(graphad.grad(f, argnums=(0, 1, 2)), W, T, C)
+    assert ".reshape((6, 4)), True)" in src           # T's sum viewed as the product's shape
+    assert len(re.findall(r"_acc\d \+= ", src)) == 1
+
+
+def test_gather_at_one_index_is_a_view_in_the_kernel_but_returned_as_a_copy(rng):
+    xs = rng.standard_normal((6, 4))
+    f = graphad.compile(lambda xs, i: (xs[i], gnp.sum(xs[i] * 2.0)))
+    row, total = f(xs, 3)
+    np.testing.assert_array_equal(row, xs[3])
+    assert total == pytest.approx(2 * xs[3].sum(), rel=1e-14)
+    assert not np.shares_memory(row, xs)
+    src = _source(lambda xs, i: (xs[i], gnp.sum(xs[i] * 2.0)), xs, 3)
+    assert "gather3" not in src and ".copy()" in src

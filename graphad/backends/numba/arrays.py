@@ -17,6 +17,13 @@ FRESH = {"fused", "dot_general", "scatter_slice", "concatenate", "gather", "scat
          "argsort", "solve", "cholesky", "slogdet", "eigh"}
 
 
+def fresh(node) -> bool:
+    """Whether `node`'s outputs are newly allocated arrays (a gather at one index is a view)."""
+    if node.prim.name == "gather":
+        return bool(node.inputs[1].shape)
+    return node.prim.name in FRESH
+
+
 def _prod(xs):
     return int(np.prod(xs, dtype=np.int64))
 
@@ -114,11 +121,13 @@ def dot_general(node, args, out, ctx):
         call = (f"batched_dot({a3}, {b3})" if a.dtype.kind == "f"
                 else f"int_dot({a3}, {b3}, {_dtype(node.out)})")
         return [f"{out} = {call}.reshape({shape})" if shape else f"{out} = {call}[0, 0, 0]"]
+    m, n, k = (_prod([a.shape[i] for i in fa]), _prod([b.shape[i] for i in fb]),
+               _prod([a.shape[i] for i in ca]))
+    if a.dtype == b.dtype == node.out.dtype and _small(m, n, k):
+        return _small_dot(node, x, y, (fa, ca, fb, cb), (m, n, k), out, ctx)
     lhs = _matrix(x, a.shape, fa, ca)               # (m, k)
     rhs = _matrix(y, b.shape, fb, cb)               # (n, k), to (k, n) without a double .T
     rhs = rhs[:-2] if rhs.endswith(".T") else f"{rhs}.T"
-    m = _prod([a.shape[i] for i in fa])
-    n = _prod([b.shape[i] for i in fb])
     if lhs.endswith(".T") and rhs.endswith(".T"):
         # A^T B^T = (B A)^T: BLAS on two transposed operands was 5x slower here
         call = _dot(rhs[:-2], lhs[:-2], (n, m), node, out, ctx)     # (n, m), C order
@@ -143,6 +152,63 @@ def _dot(lhs, rhs, shape, node, out, ctx):
     return f"dot2({lhs}, {rhs})"
 
 
+# Products of up to this many multiply-adds (m*n*k) run as loops (runtime.small_mv, ...)
+# when one of m, n, k is 1, and up to a quarter of it otherwise: a BLAS call costs
+# ~150 ns. Measured here, loops' time / BLAS's: 32x32 matrix-vector 0.6, 64x64 1.0;
+# 32x32 outer product 0.5; 8x8 matrix product 0.85, 16x16 1.6.
+SMALL_DOT = 2048
+
+
+def _small(m, n, k) -> bool:
+    return m * n * k <= (SMALL_DOT if min(m, n, k) == 1 else SMALL_DOT // 4)
+
+
+def _small_dot(node, x, y, axes, sizes, out, ctx):
+    """A small product as a runtime loop (small_mv, ...): into an array of its own (made
+    before the loop when in a loop body, see codegen.Context.reuses), or added straight
+    into the accumulator of a loop's gradient sum that offers itself (codegen.while_vjp).
+    Vectors stay 1-D (a Numba reshape calls into C, ~15 ns), and W.T @ v reads W by
+    rows, as v @ W."""
+    (a, b), (fa, ca, fb, cb), (m, n, k) = node.inputs, axes, sizes
+    if n == 1 or m == 1:
+        mat, vec = (_matrix(x, a.shape, fa, ca), _vector(y, b.shape, cb)) if n == 1 else \
+            (_matrix(y, b.shape, fb, cb), _vector(x, a.shape, ca))    # b as (n, k): b.T @ x
+        call = f"small_vm({vec}, {mat[:-2]}" if mat.endswith(".T") else f"small_mv({mat}, {vec}"
+        natural = (m if n == 1 else n,)
+    elif k == 1:
+        call = f"small_outer({_vector(x, a.shape, fa)}, {_vector(y, b.shape, fb)}"
+        natural = (m, n)
+    else:
+        rhs = _matrix(y, b.shape, fb, cb)                               # (n, k)
+        rhs = rhs[:-2] if rhs.endswith(".T") else f"{rhs}.T"
+        call = f"small_mm({_matrix(x, a.shape, fa, ca)}, {rhs}"
+        natural = (m, n)
+    shape = node.out.shape
+    acc = ctx.accumulate.get(node.out)
+    if acc is not None:
+        ctx.accumulated.add(node.out)
+        return [f"{call}, {acc if shape == natural else f'{acc}.reshape({natural})'}, True)"]
+    buf = f"{out}_buf"
+    lines = ctx.empty(buf, natural, node.out.dtype, node, node.out in ctx.returned)
+    if shape == natural:
+        return lines + [f"{out} = {call}, {buf}, False)"]
+    first = ", ".join(["0"] * len(natural))
+    value = f"{call}, {buf}, False)"
+    return lines + [f"{out} = {value}.reshape({shape})" if shape else f"{out} = {value}[{first}]"]
+
+
+def _vector(name, shape, axes):
+    """`name` as a 1-D array of its `axes` in that order (its other axes have size 1)."""
+    size = _prod([shape[i] for i in axes])
+    if len(shape) == 1:
+        return name
+    big = [i for i in axes if shape[i] != 1]
+    if big == sorted(big):
+        return f"np.ascontiguousarray({name}).reshape({size})"
+    order = tuple(axes) + tuple(i for i in range(len(shape)) if i not in axes)
+    return f"np.ascontiguousarray(np.transpose({name}, {order})).reshape({size})"
+
+
 def _three(name, shape, axis):
     """`name` reshaped to (before axis, axis, after axis): a view when contiguous."""
     pre, post = _prod(shape[:axis]), _prod(shape[axis + 1:])
@@ -151,11 +217,10 @@ def _three(name, shape, axis):
 
 def gather(node, args, out, ctx):
     (x, idx), axis = node.inputs, node.attrs["axis"]
-    flat = f"np.ascontiguousarray({args[1]}).reshape({idx.type.size})" if idx.shape else \
-        f"np.full(1, {args[1]}, np.int64)"
+    if not idx.shape:       # one index (xs[t] in a loop body): basic indexing, a view
+        return [f"{out} = {args[0]}[{':, ' * axis}{args[1]}]"]
+    flat = f"np.ascontiguousarray({args[1]}).reshape({idx.type.size})"
     call = f"gather3({_three(args[0], x.shape, axis)}, {flat})"
-    if not node.out.shape:
-        return [f"{out} = {call}[0, 0, 0]"]
     return [f"{out} = {call}.reshape({node.out.shape})"]
 
 

@@ -12,10 +12,18 @@ thread and passes it to every call. Fresh multi-megabyte buffers cost page fault
 system between calls, which it does once several large buffers are freed
 together. Only top-level nodes qualify: inside a loop body a buffer would be
 rewritten while an earlier trip's value (the carry) still points at it.
+
+Loop bodies: an array no later trip reads gets one buffer, made before the loop
+and rewritten each trip; when a trip computes all the arrays it carries afresh,
+each of those gets two buffers used in turn (`Scope`). Small matrix products run
+as loops (arrays.SMALL_DOT), one a gradient sums over trips straight into the sum.
+A 1,000-step RNN gradient spent most of its time allocating, calling BLAS for
+32x32 products and summing temporaries.
 """
 from __future__ import annotations
 
 import textwrap
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -64,6 +72,17 @@ class Kernel:
     workspace: list = field(default_factory=list)   # (shape, dtype) of each workspace parameter
 
 
+@dataclass
+class Scope:
+    """A loop being emitted. Arrays of its `local` nodes get one buffer made before the
+    loop (`_trip_local`); those of its `alternating` nodes two, used in turn
+    (`_alternating`): `lines` make them, `swaps` end each trip."""
+    local: set
+    alternating: set
+    lines: list = field(default_factory=list)
+    swaps: list = field(default_factory=list)
+
+
 class Context:
     """Names and kernel-wide state shared by the lowerings of one graph."""
 
@@ -82,6 +101,9 @@ class Context:
         self.top = set(graph.nodes)                 # nodes run once per call (not in a loop)
         self.returned = set(graph.outputs)
         self.workspace = []                         # (name, shape, dtype) of workspace parameters
+        self.scope = None                           # the innermost loop being emitted
+        self.accumulate = {}                        # var -> accumulator a lowering may add it into
+        self.accumulated = set()                    # vars whose lowering did so (no sum after)
 
     def next_region(self) -> int:
         self.regions += 1
@@ -94,14 +116,25 @@ class Context:
         return format_node(node, self.printed.__getitem__)
 
     def empty(self, name, shape, dtype, node, returned=False) -> list:
-        """Lines making `name` an uninitialized array that `node` fills: none when it becomes
-        a workspace parameter (see the module docstring), else an `np.empty`."""
+        """Lines making `name` an uninitialized array that `node` fills: none when it is
+        made elsewhere (`reuses`), this trip's buffer of an alternating pair, else an
+        `np.empty`."""
+        alloc = f"np.empty({tuple(shape)}, np.{np.dtype(dtype).name})"
+        if self.scope is not None and node in self.scope.alternating:
+            self.scope.lines += [f"{name}_a = {alloc}", f"{name}_b = {alloc}"]
+            self.scope.swaps.append(f"{name}_a, {name}_b = {name}_b, {name}_a")
+            return [f"{name} = {name}_a"]
         if self.reuses(name, shape, dtype, node, returned):
             return []
-        return [f"{name} = np.empty({tuple(shape)}, np.{np.dtype(dtype).name})"]
+        return [f"{name} = {alloc}"]
 
     def reuses(self, name, shape, dtype, node, returned=False) -> bool:
-        """Whether array `name` of `node` is workspace; if so it is registered as one."""
+        """Whether array `name` of `node` is made outside the code computing it: once before
+        the loop whose trips compute it when no later trip reads it, or as a workspace
+        parameter (registered as one)."""
+        if self.scope is not None and node in self.scope.local:
+            self.scope.lines.append(f"{name} = np.empty({tuple(shape)}, np.{np.dtype(dtype).name})")
+            return True
         limit = self.options.workspace_bytes
         nbytes = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
         if limit is None or returned or node not in self.top or nbytes < limit:
@@ -191,11 +224,12 @@ def while_(node, names, ctx):
                 + _assign([names[v] for v in node.outputs], [f"{stem}_c{i}" for i in range(n)]))
     args = [names[v] for v in node.inputs]
     carry, consts = [names[v] for v in node.outputs], args[n:]
-    lines = _assign(carry, args[:n]) + ["while True:"]
-    test, (flag,) = _inline(node.attrs["cond_graph"], carry + consts, names, ctx)
-    body, results = _inline(node.attrs["body_graph"], carry + consts, names, ctx)
-    inner = test + [f"if not {flag}:", "    break"] + body + _assign(carry, results)
-    return lines + ["    " + line if line else "" for line in inner]
+    body_graph = node.attrs["body_graph"]
+    with _loop(ctx, [node.attrs["cond_graph"], body_graph], body_graph.outputs) as scope:
+        test, (flag,) = _inline(node.attrs["cond_graph"], carry + consts, names, ctx)
+        body, results = _inline(body_graph, carry + consts, names, ctx)
+    inner = test + [f"if not {flag}:", "    break"] + body + _assign(carry, results) + scope.swaps
+    return _assign(carry, args[:n]) + scope.lines + ["while True:"] + _indent(inner)
 
 
 TAPE_CAPACITY = 16      # initial rows of a while_vjp tape; it doubles when full
@@ -233,12 +267,13 @@ def _taped_forward(node, names, ctx, stem, args=None) -> list:
     for v, tape in zip(body.inputs[:n], tapes):
         grow += [f"    {tape}_new = np.empty(({cap},) + {tuple(v.shape)}, np.{v.dtype.name})",
                  f"    {tape}_new[:{trips}] = {tape}[:{trips}]", f"    {tape} = {tape}_new"]
-    test, (flag,) = _inline(node.attrs["cond_graph"], carry + consts, names, ctx)
-    step, results = _inline(body, carry + consts, names, ctx)
+    with _loop(ctx, [node.attrs["cond_graph"], body], body.outputs) as scope:
+        test, (flag,) = _inline(node.attrs["cond_graph"], carry + consts, names, ctx)
+        step, results = _inline(body, carry + consts, names, ctx)
     inner = (test + [f"if not {flag}:", "    break"] + grow
              + [f"{tape}[{trips}] = {c}" for tape, c in zip(tapes, carry)]
-             + step + _assign(carry, results) + [f"{trips} += 1"])
-    return lines + ["while True:"] + _indent(inner)
+             + step + _assign(carry, results) + scope.swaps + [f"{trips} += 1"])
+    return lines + scope.lines + ["while True:"] + _indent(inner)
 
 
 def _pair_loops(nodes, ctx):
@@ -338,14 +373,73 @@ def while_vjp(node, names, ctx):
     lines += [f"{acc[i]} = {_zero(body.inputs[i])}" for i in acc]
     saved = [f"{stem}_s{i}" for i in range(n)]
     back = [f"{s} = {tape}[{t}]" for s, tape in zip(saved, tapes)]
-    adj, outs = _inline(adjoint, saved + consts + cts, names, ctx)
+    # A const's cotangent that is a small matrix product read by nothing else (W's in
+    # tanh(W h + x)) is added into its sum by the product's loops: no temporary.
+    summed = {o: acc[i] for i, o in zip(floats, adjoint.outputs) if i >= n and o.shape}
+    ctx.accumulate.update({o: a for o, a in summed.items() if _read_once(o, adjoint)})
+    carried = [o for i, o in zip(floats, adjoint.outputs) if i < n]    # the rest are summed
+    with _loop(ctx, [adjoint], carried) as scope:
+        adj, outs = _inline(adjoint, saved + consts + cts, names, ctx)
     # Sums first: an adjoint output may be the name of an incoming cotangent (`return ct`).
-    back += adj + [f"{acc[i]} += {o}" if body.inputs[i].shape else f"{acc[i]} = {acc[i]} + {o}"
-                   for i, o in zip(floats, outs) if i >= n]     # arrays: in place, no allocation
+    # Arrays add in place, no allocation (unless their product already added itself).
+    for i, v, o in zip(floats, adjoint.outputs, outs):
+        if i >= n and v not in ctx.accumulated:
+            adj.append(f"{acc[i]} += {o}" if v.shape else f"{acc[i]} = {acc[i]} + {o}")
+    for v in summed:
+        ctx.accumulate.pop(v, None)
+    back += adj
     back += _assign([cts[i] for i in floats if i < n], [o for i, o in zip(floats, outs) if i < n])
-    lines += [f"for {t} in range({trips} - 1, -1, -1):"] + _indent(back)
+    back += scope.swaps
+    lines += scope.lines + [f"for {t} in range({trips} - 1, -1, -1):"] + _indent(back)
     results = [cts[i] if i < n else acc[i] for i in floats]
     return lines + _assign([names[v] for v in outputs], results)
+
+
+@contextmanager
+def _loop(ctx, graphs, carried):
+    """Emit the graphs run each trip of a loop under a new Scope (see Context.reuses)."""
+    outer = ctx.scope
+    ctx.scope = Scope(set().union(*(_trip_local(g, carried) for g in graphs)),
+                      set().union(*(_alternating(g, carried) for g in graphs)))
+    try:
+        yield ctx.scope
+    finally:
+        ctx.scope = outer
+
+
+def _trip_local(graph, carried) -> set:
+    """Nodes of `graph` (run once per trip) whose arrays no later trip reads: none of
+    their outputs reaches `carried`, the values the next trip gets, through values that
+    may share its memory (views; control flow passing an operand through). Their arrays
+    can be rewritten in place each trip."""
+    reach = set(carried)
+    for node in reversed(graph.nodes):
+        if not arrays.fresh(node) and reach.intersection(node.outputs):
+            reach.update(node.inputs)
+    return {node for node in graph.nodes if not reach.intersection(node.outputs)}
+
+
+def _alternating(graph, carried) -> set:
+    """Nodes of `graph` computing the arrays among `carried` (what the next trip gets),
+    when the trip computes every one of them afresh: no pass-through, no view of a value
+    the trip got. Then at the start of a trip every live value of the loop's sits in one
+    buffer of each pair (or in memory the loop does not own), and the trip writes the
+    other one: two buffers a value suffice."""
+    producer = {v: node for node in graph.nodes for v in node.outputs}
+    makers = {producer.get(v) for v in carried if v.shape}
+    if None in makers or not all(arrays.fresh(node) for node in makers):
+        return set()
+    return makers
+
+
+def _read_once(var, graph) -> bool:
+    """Whether `var` is one output of `graph` and no equation of it reads `var`."""
+    return (list(graph.outputs).count(var) == 1 and var not in graph.inputs
+            and not any(var in node.inputs or var in _used_inside(node) for node in graph.nodes))
+
+
+def _used_inside(node) -> set:
+    return set().union(*(_used(sub) for sub in node.subgraphs()))
 
 
 CONTROL = {"cond": cond, "while": while_, "while_vjp": while_vjp}
@@ -361,10 +455,10 @@ def generate(graph: Graph, options: Options | None = None) -> Kernel:
         if not v.shape:
             lines.append(f"{names[v]} = as_scalar({names[v]})")
     lines += emit(graph.nodes, names, ctx)
-    produced = {v: n.prim.name for n in graph.nodes for v in n.outputs}
+    produced = {v: n for n in graph.nodes for v in n.outputs}
     results, out_index = [], []
     for v in graph.outputs:             # each distinct output once; callers map them back
-        fresh = produced.get(v) in arrays.FRESH or not v.shape
+        fresh = not v.shape or (v in produced and arrays.fresh(produced[v]))
         text = names[v] if fresh else f"{names[v]}.copy()"
         if text not in results:
             results.append(text)

@@ -9,7 +9,8 @@ from numba.extending import overload
 from .vecmath import cos_f64, exp_f64, expm1_f64, log1p_f64, log_f64, sin_f64, tanh_f64
 
 __all__ = ["argsort3", "as_scalar", "batched_dot", "cholesky3", "cumsum3", "eigh3", "gather3",
-           "dot2", "dot2_into", "ifmod", "int_dot", "ipow", "scatter_add3", "slogdet3", "solve3",
+           "dot2", "dot2_into", "ifmod", "int_dot", "ipow", "scatter_add3",
+           "slogdet3", "small_mm", "small_mv", "small_outer", "small_vm", "solve3",
            "cos_f64", "exp_f64", "expm1_f64", "log1p_f64", "log_f64", "sin_f64", "tanh_f64"]
 
 
@@ -164,4 +165,60 @@ def dot2(a, b):
 def dot2_into(a, b, out):
     """dot2 writing into `out`, a C-order workspace of the product's shape."""
     np.dot(a, b, out)
+    return out
+
+
+# ---- small matrix products as loops (arrays.SMALL_DOT says when) ---------------------
+# Each writes the product into `out` (adds it when `add`) and returns `out`; vectors are
+# 1-D. fastmath lets LLVM split a dot product's sum across SIMD lanes, as BLAS does:
+# without it small_mv adds one term at a time. Inner loops run over unit strides of
+# C-order arrays.
+FAST = {"reassoc", "contract"}
+
+
+@njit(cache=True, fastmath=FAST)
+def small_mv(a, x, out, add):
+    """out (m,) = a (m, k) @ x (k,)."""
+    for i in range(a.shape[0]):
+        s = out[i] if add else 0.0
+        for p in range(a.shape[1]):
+            s += a[i, p] * x[p]
+        out[i] = s
+    return out
+
+
+@njit(cache=True, fastmath=FAST)
+def small_vm(x, b, out, add):
+    """out (n,) = x (k,) @ b (k, n): rows of b scaled and added."""
+    if not add:
+        out[:] = 0
+    for p in range(b.shape[0]):
+        xp = x[p]
+        for j in range(b.shape[1]):
+            out[j] += xp * b[p, j]
+    return out
+
+
+@njit(cache=True, fastmath=FAST)
+def small_outer(x, y, out, add):
+    """out (m, n) = the outer product of x (m,) and y (n,)."""
+    if not add:
+        out[:] = 0
+    for i in range(x.shape[0]):
+        xi = x[i]
+        for j in range(y.shape[0]):
+            out[i, j] += xi * y[j]
+    return out
+
+
+@njit(cache=True, fastmath=FAST)
+def small_mm(a, b, out, add):
+    """out (m, n) = a (m, k) @ b (k, n): rows of b scaled and added."""
+    if not add:
+        out[:] = 0
+    for i in range(a.shape[0]):
+        for p in range(a.shape[1]):
+            aip = a[i, p]
+            for j in range(b.shape[1]):
+                out[i, j] += aip * b[p, j]
     return out
