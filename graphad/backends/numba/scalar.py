@@ -28,10 +28,11 @@ LIBM = {
     "arctanh": "math.atanh",
 }
 # graphad's own (vecmath.py); max error in float64, tests/test_vecmath.py: exp 1 ulp,
-# expm1 2, log 1, log1p 2, tanh 3 against numpy, sin and cos 0.85 against long double
-# (float32 computes in float64: <= 1 ulp of the correctly rounded float32 result)
+# expm1 2, log 1, log1p 2, tanh 3, sinh 3, cosh 3 against numpy; sin and cos 0.85, tan 2.5
+# against long double (float32 computes in float64: <= 1 ulp of the correctly rounded float32 result)
 INLINE = dict(LIBM, exp="exp_f64", expm1="expm1_f64", log="log_f64", log1p="log1p_f64",
-              tanh="tanh_f64", sin="sin_f64", cos="cos_f64")
+              tanh="tanh_f64", sin="sin_f64", cos="cos_f64", tan="tan_f64", sinh="sinh_f64",
+              cosh="cosh_f64")
 
 SCALAR = {
     **{name: f"{{{name}}}({{0}})" for name in LIBM},

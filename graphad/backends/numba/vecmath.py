@@ -13,7 +13,7 @@ them. Max error over each whole domain (tests/test_vecmath.py), against numpy: e
 1 ulp, expm1 2, log 1, log1p 2, tanh 3, sinh 3, cosh 3; against long double: sin
 and cos 0.85 ulp, tan 2.5 (numpy's float64 sin: 0.52 on random arguments, but 1e5
 near some multiples of pi/2, where ours stay correctly rounded); special values
-exact. tan, sinh and cosh are not in scalar.INLINE yet: runtime.py must import them.
+exact. scalar.INLINE routes all of them into the generated kernels.
 
 sin and cos reduce every argument by Payne-Hanek (see _reduce). Cody-Waite is exact
 only for moderate |x|, and any fallback beyond it defeats the point: LLVM widens
