@@ -23,6 +23,19 @@ def central_difference(f, x, eps=1e-6):
     return g
 
 
+@pytest.fixture(scope="module")
+def shared_cache_dir(tmp_path_factory):
+    """One disk cache for a module's compiled kernels, whatever other tests set."""
+    path = tmp_path_factory.getbasetemp() / "graphad-cache"
+    old = os.environ.get("GRAPHAD_CACHE_DIR")
+    os.environ["GRAPHAD_CACHE_DIR"] = str(path)
+    yield path
+    if old is None:
+        del os.environ["GRAPHAD_CACHE_DIR"]
+    else:
+        os.environ["GRAPHAD_CACHE_DIR"] = old
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)

@@ -34,17 +34,7 @@ except ImportError:                       # pragma: no cover
     graphs = adjoint_graphs = None
 
 
-@pytest.fixture(scope="module", autouse=True)
-def shared_cache_dir(tmp_path_factory):
-    """One disk cache for the session: kernels compiled by one test are reused by others."""
-    path = tmp_path_factory.getbasetemp() / "graphad-cache"
-    old = os.environ.get("GRAPHAD_CACHE_DIR")
-    os.environ["GRAPHAD_CACHE_DIR"] = str(path)
-    yield path
-    if old is None:
-        del os.environ["GRAPHAD_CACHE_DIR"]
-    else:
-        os.environ["GRAPHAD_CACHE_DIR"] = old
+pytestmark = pytest.mark.usefixtures("shared_cache_dir")
 
 
 def test_every_primitive_has_a_lowering():

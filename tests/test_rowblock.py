@@ -19,16 +19,7 @@ from graphad.passes.rowblock import row_block, rowblock_p
 from graphad.tree import tree_leaves
 
 
-@pytest.fixture(scope="module", autouse=True)
-def shared_cache_dir(tmp_path_factory):
-    path = tmp_path_factory.getbasetemp() / "graphad-cache"
-    old = os.environ.get("GRAPHAD_CACHE_DIR")
-    os.environ["GRAPHAD_CACHE_DIR"] = str(path)
-    yield path
-    if old is None:
-        del os.environ["GRAPHAD_CACHE_DIR"]
-    else:
-        os.environ["GRAPHAD_CACHE_DIR"] = old
+pytestmark = pytest.mark.usefixtures("shared_cache_dir")
 
 
 @pytest.fixture(scope="module", autouse=True)
