@@ -29,11 +29,17 @@ CHUNKS = 16                 # parallel chunks for regions that reduce their oute
 # about 1M elements for a*b+c and 200k for exp(a)*b (benchmarks/bench_backend.py
 # --threshold, this machine); the threshold sits between the two.
 PARALLEL_WORK = 1 << 20
-COST = {"exp": 4, "sigmoid": 8, "softplus": 16, "log": 10, "log1p": 12, "expm1": 12,
-        "sin": 18, "cos": 18, "tan": 30, "tanh": 32, "sinh": 20, "cosh": 20, "arcsin": 20,
+# Costs of graphad's vectorized math (vecmath.py; benchmarks/bench_vecmath.py: exp 0.7 ns,
+# tanh ~1, sin/cos ~2.6 ns per element). Scoring tanh at libm's 16 ns made W3's small
+# 128x256 regions parallel: two thread wake-ups cost it 14 % (1.10 vs 0.95 ms).
+COST = {"exp": 2, "sigmoid": 3, "softplus": 5, "log": 2, "log1p": 3, "expm1": 3,
+        "sin": 6, "cos": 6, "tan": 7, "tanh": 3, "sinh": 5, "cosh": 5, "arcsin": 20,
         "arccos": 20, "arctan": 20, "arctan2": 30, "arcsinh": 24, "arccosh": 24, "arctanh": 24,
         "exp2": 10, "log2": 10, "log10": 10, "pow": 30, "div": 4, "sqrt": 4, "fmod": 10,
-        "logsumexp": 8}
+        "logsumexp": 4}
+# With fastmath=False the same functions are scalar libm calls.
+LIBM_COST = dict(COST, exp=4, sigmoid=8, softplus=16, log=10, log1p=12, expm1=12, sin=18, cos=18,
+                 tan=30, tanh=32, sinh=20, cosh=20, logsumexp=8)
 
 
 class Region:
@@ -86,7 +92,8 @@ class Region:
     def _parallel_mode(self):
         if not self.nd or self.ctx.serial:
             return "serial"
-        cost = sum(COST.get(n.prim.name, 1) for n in self.body.nodes if n.inputs)
+        costs = LIBM_COST if self.ctx.options.libm else COST
+        cost = sum(costs.get(n.prim.name, 1) for n in self.body.nodes if n.inputs)
         if int(np.prod(self.domain)) * cost < self.ctx.parallel_work:
             return "serial"
         if any(0 in self._axes(n) for n in self.reductions):
