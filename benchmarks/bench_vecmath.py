@@ -7,7 +7,8 @@
 Functions: ns/element over 1e6 elements, float64 and float32, of numpy's ufunc, a
 plain Numba loop calling libm (`math.tanh`, ...) and the same loop calling graphad's
 inline version; plus the inline version's max ulp error against numpy on those
-inputs (the whole-domain bounds are asserted in tests/test_vecmath.py).
+inputs (the whole-domain bounds are asserted in tests/test_vecmath.py). Then sin_f64
+and cos_f64 of the same x, each stored, against sincos_f64's one reduction.
 
 Workloads: each gradient compiled four times by the Numba backend, with every
 function on libm, with only exp inline (the backend before vecmath grew), with
@@ -84,6 +85,32 @@ def functions(rounds):
                   f"{ns['inline'] / ns['numpy']:11.2f}x  {err:.0f}", flush=True)
 
 
+@njit(error_model="numpy")
+def _sin_and_cos(x, s, c):
+    for i in range(x.size):
+        s[i] = vecmath.sin_f64(x[i])
+        c[i] = vecmath.cos_f64(x[i])             # the store above keeps the reductions apart
+
+
+@njit(error_model="numpy")
+def _sincos(x, s, c):
+    for i in range(x.size):
+        s[i], c[i] = vecmath.sincos_f64(x[i])
+
+
+def sincos(rounds):
+    """sin_f64 and cos_f64 of the same x against sincos_f64's one reduction."""
+    x = np.random.default_rng(0).uniform(-10.0, 10.0, N)
+    s, c = np.empty_like(x), np.empty_like(x)
+    _sin_and_cos(x, s, c)
+    _sincos(x, s, c)
+    t = interleaved({"sin, cos": lambda: _sin_and_cos(x, s, c),
+                     "sincos": lambda: _sincos(x, s, c)}, rounds)
+    ns = {k: v / N * 1e9 for k, v in t.items()}
+    print(f"sin+cos   float64  separately {ns['sin, cos']:.2f}  sincos_f64 {ns['sincos']:.2f}  "
+          f"ratio {ns['sin, cos'] / ns['sincos']:.2f}x", flush=True)
+
+
 @contextlib.contextmanager
 def math_table(table):
     """Compile with `table` as the backend's inline math (codegen reads scalar.INLINE)."""
@@ -127,6 +154,7 @@ def main(argv=None):
     both = not args.functions and args.workloads is None
     if args.functions or both:
         functions(args.rounds)
+        sincos(args.rounds)
     if args.workloads is not None or both:
         workloads(args.workloads or ["W1-1e6", "W3", "W4", "W6", "W7"], args.rounds)
 

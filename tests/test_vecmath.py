@@ -119,7 +119,7 @@ def test_kernels_use_the_inline_math_and_agree_with_numpy():
     compiled = graphad.compile(f, backend="numba")
     src = generate(graphad.inspect(compiled, x).fused).source
     assert all(name in src for name in ("tanh_f64", "log1p_f64", "log_f64", "expm1_f64",
-                                        "sin_f64", "cos_f64"))
+                                        "sincos_f64"))
     with np.errstate(all="ignore"):
         want = (np.tanh(x) + np.log1p(np.abs(x)) + np.log(x * x) + np.expm1(x)
                 + 1 / (1 + np.exp(-x)) * np.exp(x) + np.sin(x) * np.cos(x))
@@ -205,6 +205,78 @@ def test_sin_cos_tan_against_long_double(name, bound):
             err = np.where(np.isnan(want) & np.isnan(out), 0, np.abs(out - want) / unit)
         worst[label] = float(err.max())
         assert worst[label] <= bound, (label, x[err.argmax()], worst)
+
+
+@njit(error_model="numpy")
+def sincos_loop(x, s, c):
+    for i in range(x.size):
+        s[i], c[i] = vecmath.sincos_f64(x[i])
+
+
+def test_sincos_is_sin_and_cos_bit_for_bit():
+    """sincos_f64 shares the reduction but must give exactly sin_f64 and cos_f64, so their
+    bounds and special values carry over; checked here too: against numpy over sin's
+    domain (specials exact, float32 within 1 ulp), against long double where available,
+    and the loop must vectorize."""
+    ranges = dict(sin_cos_ranges(), domain=domain("sin", np.random.default_rng(9)))
+    for label, x in ranges.items():
+        for dtype in (np.float64, np.float32) if label == "domain" else (np.float64,):
+            with np.errstate(over="ignore"):
+                xd = x.astype(dtype)
+            s, c, s1, c1 = (np.empty_like(xd) for _ in range(4))
+            sincos_loop(xd, s, c)
+            loop(vecmath.sin_f64)(xd, s1)
+            loop(vecmath.cos_f64)(xd, c1)
+            for got, want in ((s, s1), (c, c1)):
+                np.testing.assert_array_equal(got, want, err_msg=label)
+                assert (np.signbit(got) == np.signbit(want)).all(), label
+            with np.errstate(all="ignore"):
+                for got, ref in ((s, np.sin), (c, np.cos)):
+                    want = ref(xd.astype(np.float64)).astype(dtype)
+                    bound = (1 if dtype == np.float32 else 2) if label == "domain" else 0.85
+                    if label != "domain" and LONG_DOUBLE:
+                        want = ref(xd.astype(np.longdouble))
+                        unit = np.spacing(np.abs(want.astype(np.float64))).astype(np.longdouble)
+                        err = np.where(np.isnan(want) & np.isnan(got), 0, np.abs(got - want) / unit)
+                    else:
+                        err = ulps(got, want) if label == "domain" else np.zeros(1)
+                    assert err.max() <= bound, (label, ref.__name__, x[err.argmax()])
+    tail = ranges["domain"][-len(SPECIAL):][:len(EXACT)]
+    s, c = np.empty_like(tail), np.empty_like(tail)
+    sincos_loop(tail, s, c)
+    np.testing.assert_array_equal(s, [0.0, -0.0, np.nan, np.nan, np.nan])
+    np.testing.assert_array_equal(np.signbit(s[:2]), [False, True])
+    np.testing.assert_array_equal(c, [1.0, 1.0, np.nan, np.nan, np.nan])
+    for sig, ir in sincos_loop.inspect_llvm().items():
+        width = "double" if sig[0].dtype.bitwidth == 64 else "float"
+        assert f"x {width}>" in ir, f"sincos loop did not vectorize for {sig}"
+
+
+def test_kernel_computes_sin_and_cos_of_one_value_by_one_sincos():
+    """sin(z) and cos(z) in one region: one sincos_f64 line under both equations (one
+    reduction even where a store between them keeps LLVM from sharing the two);
+    libm's table keeps math.sin and math.cos."""
+    from graphad.backends.numba.codegen import Options
+
+    def f(x):
+        z = 2.0 * x + 1.0
+        s = gnp.sin(z)
+        return s, gnp.sum(s * gnp.cos(z)), gnp.cos(x)
+    x = np.concatenate([np.linspace(-30.0, 30.0, 999), [1e300]])
+    compiled = graphad.compile(f, backend="numba")
+    fused = graphad.inspect(compiled, x).fused
+    src = generate(fused).source
+    assert src.count("sincos_f64(") == 1 and "sin_f64(" not in src, src
+    assert src.count("cos_f64(") == 2, src                  # cos(x) alone stays cos_f64
+    lines = [line.strip() for line in src.splitlines()]
+    k = next(i for i, line in enumerate(lines) if "sincos_f64(" in line)
+    assert lines[k - 2].split("= ")[1].startswith("sin ") and lines[k - 1].split("= ")[1].startswith("cos ")
+    libm = generate(fused, Options(libm=True)).source
+    assert "sincos_f64" not in libm and "math.sin(" in libm and "math.cos(" in libm
+    z = 2.0 * x + 1.0
+    got, want = compiled(x), (np.sin(z), np.sum(np.sin(z) * np.cos(z)), np.cos(x))
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-13, atol=1e-15)
 
 
 def test_hard_cases_include_the_worst_double():

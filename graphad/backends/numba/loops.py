@@ -128,14 +128,18 @@ class Region:
             if node.inputs and var.shape and (var in self.outs or node.prim.kind == "reduction"):
                 name = self.outs.get(var) or self.ctx.ident(var)
                 pre += self.ctx.empty(name, var.shape, var.dtype, self.node, var in returned)
+        pairs = self._sincos_pairs()
         for node in self.body.nodes:
             if not node.inputs:
                 continue
-            inner.append(f"# {self.ctx.equation(node)}")
+            if node not in pairs:
+                inner.append(f"# {self.ctx.equation(node)}")
             if node.prim.kind == "reduction":
                 self._reduction(node, pre, opens, inner, closes, post)
             elif node.prim in VIEWS:                      # index arithmetic, read lazily
                 pass
+            elif node in pairs:                 # sin and cos of one var: both at the first
+                inner += self._sincos(node, pairs[node]) if pairs[node] else []
             else:
                 args = [self.read(u, self.operand_index(u, node.out.shape)) for u in node.inputs]
                 name = self.ctx.ident(node.out)
@@ -147,6 +151,36 @@ class Region:
                 out, value = self.outs[node.out], self.read(node.out, idx)
                 inner.append(f"{out}[{', '.join(idx)}] = {value}" if idx else f"{out} = {value}")
         return pre + self._nest(opens, inner, closes) + post
+
+    def _sincos_pairs(self):
+        """{first: second, second: None} for each sin and cos of the same var in this
+        region: one sincos_f64 serves both with one argument reduction (LLVM shares the
+        two only when no store comes between them: 1.8x on such a loop, nothing on W1's).
+        Only with graphad's inline sin and cos, not libm's."""
+        if (self.ctx.math.get("sin"), self.ctx.math.get("cos")) != ("sin_f64", "cos_f64"):
+            return {}
+        seen, pairs = {}, {}
+        for node in self.body.nodes:
+            if node.prim.name in ("sin", "cos"):
+                twin = seen.get((node.inputs[0], "cos" if node.prim.name == "sin" else "sin"))
+                if twin is not None and twin not in pairs:
+                    pairs[twin], pairs[node] = node, None
+                seen.setdefault((node.inputs[0], node.prim.name), node)
+        return pairs
+
+    def _sincos(self, first, second):
+        """Lines computing both nodes, their equations above them, by one sincos_f64."""
+        sin, cos = (first, second) if first.prim.name == "sin" else (second, first)
+        (x,) = sin.inputs
+        arg = self.read(x, self.operand_index(x, sin.out.shape))
+        ns, nc = self.ctx.ident(sin.out), self.ctx.ident(cos.out)
+        lines = [f"# {self.ctx.equation(first)}", f"# {self.ctx.equation(second)}"]
+        self.values[sin.out], self.values[cos.out] = ns, nc
+        if np.dtype(sin.out.dtype) == np.float64:
+            return lines + [f"{ns}, {nc} = sincos_f64({arg})"]
+        return lines + [f"{ns}_, {nc}_ = sincos_f64({arg})",      # float32: round each once
+                        f"{ns} = {scalar.cast(ns + '_', sin.out.dtype)}",
+                        f"{nc} = {scalar.cast(nc + '_', cos.out.dtype)}"]
 
     def _nest(self, opens, inner, closes):
         lines, depth = [], 0

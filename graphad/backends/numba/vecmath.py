@@ -33,7 +33,7 @@ from numba import njit, types
 from numba.extending import intrinsic
 
 __all__ = ["cos_f64", "cosh_f64", "exp_f64", "expm1_f64", "log_f64", "log1p_f64", "sin_f64",
-           "sinh_f64", "tan_f64", "tanh_f64"]
+           "sincos_f64", "sinh_f64", "tan_f64", "tanh_f64"]
 
 
 @intrinsic
@@ -361,12 +361,18 @@ def _finite(x):
 @njit(cache=True, error_model="numpy", forceinline=True)
 def _sin_cos_quadrant(x):
     """(sin r, cos r, n mod 4) with x = n pi/2 + r, compiled once for sin, cos, tan.
-    (A kernel that asks for sin x and cos x computes it twice: each links its own copy
-    of the table, so LLVM sees different loads. A linkonce_odr table would merge them
-    but stops vectorization: LLVM then cannot rule out that the loop stores into it.)"""
+    (sin x and cos x in one loop share it only where no store comes between them: LLVM
+    cannot rule out that the loop stores into the table, which a linkonce_odr constant
+    would fix but stops vectorization. sincos_f64 computes it once for both.)"""
     rh, rl, n = _reduce(_finite(x))
     s, c = _sin_cos(rh, rl)
     return s, c, n
+
+
+@njit(cache=True, inline="always")
+def _sin_in_quadrant(s, c, n):
+    """sin(n pi/2 + r) from s = sin r, c = cos r: arithmetic, not a switch."""
+    return np.float64(1 - (n & 2)) * (c if n & 1 else s)
 
 
 @njit(cache=True, error_model="numpy", forceinline=True)
@@ -375,7 +381,7 @@ def sin_f64(x):
     sin x = x below 2**-26 (keeps -0's sign), nan for inf and nan."""
     x = np.float64(x)
     s, c, n = _sin_cos_quadrant(x)
-    y = np.float64(1 - (n & 2)) * (c if n & 1 else s)     # arithmetic, not a switch
+    y = _sin_in_quadrant(s, c, n)
     y = x if abs(x) < 1.4901161193847656e-08 else y
     return y if abs(x) < np.inf else x - x
 
@@ -385,9 +391,21 @@ def cos_f64(x):
     """cos(x) as sin(x + pi/2), as accurate as sin_f64; nan for inf and nan."""
     x = np.float64(x)
     s, c, n = _sin_cos_quadrant(x)
-    n = n + 1
-    y = np.float64(1 - (n & 2)) * (c if n & 1 else s)
+    y = _sin_in_quadrant(s, c, n + 1)
     return y if abs(x) < np.inf else x - x
+
+
+@njit(cache=True, error_model="numpy", forceinline=True)
+def sincos_f64(x):
+    """(sin_f64(x), cos_f64(x)), bit for bit, from one reduction: the generated kernels
+    call it when a region takes sin and cos of the same value (W1's gradient)."""
+    x = np.float64(x)
+    s, c, n = _sin_cos_quadrant(x)
+    sy = _sin_in_quadrant(s, c, n)
+    sy = x if abs(x) < 1.4901161193847656e-08 else sy
+    cy = _sin_in_quadrant(s, c, n + 1)
+    finite = abs(x) < np.inf
+    return (sy if finite else x - x), (cy if finite else x - x)
 
 
 @njit(cache=True, error_model="numpy", forceinline=True)
