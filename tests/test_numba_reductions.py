@@ -18,10 +18,11 @@ import pytest
 
 import graphad
 import graphad.numpy as gnp
-from graphad.backends.numba import compile_graph, prepare
+from graphad.backends.numba import compile_graph, fusible, prepare
 from graphad.backends.numba.codegen import Options, generate
 from graphad.backends.numba.reducers import BLOCK, MIN_BLOCKED
 from graphad.backends.numpy import evaluate
+from graphad.passes.fusion import fuse
 from graphad.passes.pipeline import optimize
 
 N = 1000                                # a long row: two blocks, the second partial
@@ -74,9 +75,12 @@ def reductions(x, short):
             gnp.logsumexp(short, axis=1), gnp.max(short, axis=0), gnp.mean(short, axis=1))
 
 
-def compiled(fun, args, **options):
+def compiled(fun, args, split=False, **options):
+    """The kernel of `fun`: fused without the backend's two-pass logsumexp
+    (passes/split_logsumexp.py) unless `split`, so the one-pass blocked fold that loop
+    bodies keep is what these tests exercise."""
     graph = optimize(graphad.inspect(graphad.compile(fun), *args).traced)[0]
-    fused = prepare(graph)
+    fused = prepare(graph) if split else fuse(graph, fusible)
     return compile_graph(fused, strict=True, **options), generate(fused, Options(**options)), graph
 
 
@@ -99,13 +103,15 @@ def specials():
     return [x, short], want
 
 
-@pytest.mark.parametrize("parallel_work", [None, 0], ids=["serial", "parallel"])
-def test_special_values_match_numpy(specials, parallel_work):
+@pytest.mark.parametrize("parallel_work, split", [(None, False), (0, False), (0, True)],
+                         ids=["serial", "parallel", "parallel-two-pass"])
+def test_special_values_match_numpy(specials, parallel_work, split):
     args, want = specials
     options = {} if parallel_work is None else {"parallel_work": parallel_work}
-    exe, kernel, graph = compiled(reductions, args, **options)
-    # the long rows and the full reduction are blocked, the short rows are not
-    assert kernel.source.count("= lse_block(") == 2 * 2      # each: in the loop, at its end
+    exe, kernel, graph = compiled(reductions, args, split, **options)
+    # the long rows and the full reduction are blocked, the short rows are not; split,
+    # every logsumexp is a max loop and an exp-sum loop
+    assert kernel.source.count("= lse_block(") == (0 if split else 2 * 2)
     assert ("in prange(" in kernel.source) == (parallel_work == 0)
     got = exe(args)
     names = ["lse", "max", "min", "sum", "lse all", "sum all", "lse short", "max short",
@@ -147,7 +153,7 @@ def test_blocked_logsumexp_edge_lengths_and_float32():
 
 def test_fastmath_false_keeps_the_per_element_logsumexp():
     x = np.random.default_rng(2).standard_normal(4 * BLOCK)
-    graph = prepare(optimize(graphad.inspect(graphad.compile(gnp.logsumexp), x).traced)[0])
+    graph = fuse(optimize(graphad.inspect(graphad.compile(gnp.logsumexp), x).traced)[0], fusible)
     assert "lse_block" in generate(graph).source
     libm = generate(graph, Options(libm=True)).source
     assert "lse_block" not in libm and "math.exp(" in libm

@@ -1,6 +1,8 @@
 """The Numba backend: a fused graph becomes one `numba.njit` function.
 
-`prepare` fuses the optimized graph (graphad.passes.fusion), then joins `X @ w`, a
+`prepare` splits each logsumexp into a max loop and an exp-sum loop
+(graphad.passes.split_logsumexp), fuses the optimized graph (graphad.passes.fusion),
+then joins `X @ w`, a
 row-wise region and `X.T @ d` into one pass over X's rows (graphad.passes.rowblock,
 lowered by rowblock.py); `compile_graph` generates Python source for it
 (codegen.py: one loop nest per fused region,
@@ -36,6 +38,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from ...ir import Graph
 from ...passes.fusion import VIEWS, fuse, fused_p
 from ...passes.rowblock import row_block, rowblock_p
+from ...passes.split_logsumexp import split_logsumexp
 from .arrays import LOWERINGS
 from .codegen import CONTROL, Options, generate
 from .reducers import REDUCERS
@@ -76,7 +79,7 @@ def fusible(prim) -> bool:
 
 
 def prepare(graph: Graph) -> Graph:
-    return row_block(fuse(graph, fusible))
+    return row_block(fuse(split_logsumexp(graph), fusible))
 
 
 def _native(node) -> bool:
