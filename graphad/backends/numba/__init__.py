@@ -2,13 +2,12 @@
 
 `prepare` splits each logsumexp into a max loop and an exp-sum loop
 (graphad.passes.split_logsumexp), fuses the optimized graph (graphad.passes.fusion),
-then joins `X @ w`, a
-row-wise region and `X.T @ d` into one pass over X's rows (graphad.passes.rowblock,
-lowered by rowblock.py); `compile_graph` generates Python source for it
-(codegen.py: one loop nest per fused region,
-loops.py; BLAS for dot_general and whole-array code for other nodes,
-arrays.py), stores the source in the on-disk cache (graphad.cache) and
-imports it, so Numba's own cache can reuse machine code across processes.
+then joins `X @ w`, a row-wise region and `X.T @ d` into one pass over X's rows
+(graphad.passes.rowblock, lowered by rowblock.py); `compile_graph` generates Python
+source for it (codegen.py: one loop nest per fused region, loops.py; BLAS for
+dot_general and whole-array code for other nodes, arrays.py), stores the source in
+the on-disk cache (graphad.cache) and imports it, so Numba's own cache can reuse
+machine code across processes.
 Large intermediates the kernel does not return are workspace parameters, allocated
 once per thread by the executable (executable.py) and reused across calls.
 
