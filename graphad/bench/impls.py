@@ -196,6 +196,9 @@ class _Peer:
     def sync(self, result):
         return result
 
+    def to_numpy(self, result):
+        return _numpy_leaves(result)
+
 
 class Jax(_Peer):
     name = "jax"
@@ -225,9 +228,6 @@ class Jax(_Peer):
         import jax
         return jax.block_until_ready(result)
 
-    def to_numpy(self, result):
-        return [np.asarray(leaf) for leaf in result]
-
 
 class Autograd(_Peer):
     name = "autograd"
@@ -245,9 +245,6 @@ class Autograd(_Peer):
     def grad(self, loss):
         import autograd
         return autograd.grad(loss)
-
-    def to_numpy(self, result):
-        return [np.asarray(leaf) for leaf in result]
 
 
 class Torch(_Peer):
