@@ -45,7 +45,9 @@ LIBM_COST = dict(COST, exp=4, sigmoid=8, softplus=16, log=10, log1p=12, expm1=12
 class Region:
     """Generates the loop nest of one `fused` node; `emit()` returns its lines."""
 
-    def __init__(self, node, names, ctx, index):
+    def __init__(self, node, names, ctx, index, rows=None):
+        """`rows`: a run-time extent of the leading axis instead of the static one (the
+        rows of one block, rowblock.py)."""
         self.node, self.body, self.ctx = node, node.attrs["body"], ctx
         self.r = index
         self.names = dict(zip(self.body.inputs, (names[v] for v in node.inputs)))
@@ -53,6 +55,8 @@ class Region:
         self.label = names                          # printer names, for comments
         self.producer = {v: n for n in self.body.nodes for v in n.outputs}
         self.domain = _domain(self.body)
+        if rows is not None:
+            self.domain = (rows,) + tuple(self.domain[1:])
         self.nd = len(self.domain)
         self.loopvar = [f"i{self.r}_{j}" for j in range(self.nd)]
         self.values = {}                            # var -> scalar local name

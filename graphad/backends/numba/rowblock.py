@@ -100,8 +100,7 @@ def lower(node, names, ctx) -> list:
             made.add(local[v])
             block.append(f"{local[v]} = {buf[v]}[:{m}]")
     block += ["", f"# {ctx.equation(region)}"]
-    lowered = Region(region, local, _BlockContext(ctx, made), ctx.next_region())
-    lowered.domain = (m,) + tuple(lowered.domain[1:])   # the block's rows, not all N
+    lowered = Region(region, local, _BlockContext(ctx, made), ctx.next_region(), rows=m)
     block += lowered.emit()
     for v in sums:
         block.append(f"{part[v]}[{c}] += {local[v]}")
