@@ -57,6 +57,13 @@ def splat_value(var, producer):
     return np.asarray(first)
 
 
+def _memo(known, compute, var, depth):
+    value = known.get(var)
+    if value is None:
+        value = known[var] = compute(var, depth)
+    return value
+
+
 class Facts:
     """Memoized `finite(var)` and `nonneg(var)` over a growing graph."""
 
@@ -69,10 +76,7 @@ class Facts:
         """True when no element of `var` can be inf or nan."""
         if var.type.dtype.kind in "biu":
             return True
-        known = self._finite.get(var)
-        if known is None:
-            known = self._finite[var] = self._compute_finite(var, depth)
-        return known
+        return _memo(self._finite, self._compute_finite, var, depth)
 
     def _compute_finite(self, var, depth) -> bool:
         node = self.producer.get(var)
@@ -94,10 +98,7 @@ class Facts:
         """True when no element of `var` can be negative (nan and -0.0 allowed)."""
         if var.type.dtype.kind in "bu":
             return True
-        known = self._nonneg.get(var)
-        if known is None:
-            known = self._nonneg[var] = self._compute_nonneg(var, depth)
-        return known
+        return _memo(self._nonneg, self._compute_nonneg, var, depth)
 
     def _compute_nonneg(self, var, depth) -> bool:
         node = self.producer.get(var)
