@@ -26,6 +26,8 @@ float carry and const a copy per lane (see `_batch_while_vjp`).
 """
 from __future__ import annotations
 
+import weakref
+
 from ..ir import Graph, TensorType
 from ..prims import control as C
 from ..prims import elementwise as E
@@ -308,9 +310,21 @@ def batch_rule(prim):
     return _unrolled if rule is None or prim.multiple_results else rule
 
 
+_BATCHED = weakref.WeakKeyDictionary()      # graph -> {(batched, size): result}
+
+
 def batch_graph(graph: Graph, batched, size: int):
-    """(batched graph, per output: whether it carries the batch axis)."""
-    batched = set(batched)
+    """(batched graph, per output: whether it carries the batch axis). Memoized: the
+    control rules batch the same loop body several times (carry fixpoint, predicate,
+    body, adjoint)."""
+    key = (frozenset(batched), size)
+    known = _BATCHED.setdefault(graph, {})
+    if key not in known:
+        known[key] = _batch_graph(graph, key[0], size)
+    return known[key]
+
+
+def _batch_graph(graph: Graph, batched, size: int):
     with new_trace() as trace:
         ins = []
         for i, v in enumerate(graph.inputs):
