@@ -70,6 +70,7 @@ class Kernel:
     parallel: bool = False
     out_index: list = field(default_factory=list)   # output k is result out_index[k]
     workspace: list = field(default_factory=list)   # (shape, dtype) of each workspace parameter
+    interleave: int = 1                             # compile with interleave.forced(this)
 
 
 @dataclass
@@ -94,6 +95,7 @@ class Context:
         self.math = scalar.LIBM if options.libm else scalar.INLINE
         self.constants = []
         self.parallel = False                       # any region uses prange
+        self.interleave = 1                         # LLVM interleave count (interleave.py)
         self.regions = 0
         self.used = _used(graph)                    # vars read anywhere, sub-graphs included
         self.twins = {}                             # while node -> the while_vjp rerunning it
@@ -471,8 +473,8 @@ def generate(graph: Graph, options: Options | None = None) -> Kernel:
         note = f"workspace, allocated once per thread and reused: {', '.join(work)}"
         lines = ["# " + line for line in textwrap.wrap(note, 92)] + lines
     decorator = (f"@njit(cache=True, parallel={ctx.parallel}, error_model='numpy', nogil=True)"
-                 f"  # {options.text()}")
+                 f"  # {options.text()} interleave={ctx.interleave}")
     source = "\n".join([HEADER, "", decorator, f"def kernel({', '.join(params)}):"]
                        + ["    " + line if line else "" for line in lines]) + "\n"
     return Kernel(source, ctx.constants, ctx.parallel, out_index,
-                  [(shape, dtype) for _, shape, dtype in ctx.workspace])
+                  [(shape, dtype) for _, shape, dtype in ctx.workspace], ctx.interleave)

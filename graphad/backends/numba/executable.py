@@ -10,6 +10,7 @@ from numba.core.errors import NumbaError
 from ... import cache
 from ...ir import Graph
 from ..numpy import evaluate
+from . import interleave
 from .codegen import generate
 
 log = logging.getLogger("graphad")
@@ -39,6 +40,7 @@ class NumbaExecutable:
         self.constants = tuple(kernel.constants)
         self.parallel = kernel.parallel
         self.workspace = tuple(kernel.workspace)       # (shape, dtype) per workspace parameter
+        self.interleave = kernel.interleave
         self.dispatcher = cache.load_kernel(kernel.source)
         self.kernel = _with_workspace(self.dispatcher, self.workspace)
         self.out_index = tuple(kernel.out_index)
@@ -75,16 +77,17 @@ class NumbaExecutable:
         return self._outputs(outs)
 
     def _compile_and_run(self, leaves):
-        try:
-            return self.kernel(*leaves, *self.constants)
-        except Exception:
-            # A damaged entry of Numba's own cache fails before anything is compiled
-            # or loaded: drop it and compile afresh. Other errors are the caller's.
-            if self.dispatcher.signatures or not cache.has_numba_cache(self.dispatcher):
-                raise
-            self.dispatcher = cache.reload_without_numba_cache(self.dispatcher)
-            self.kernel = _with_workspace(self.dispatcher, self.workspace)
-            return self.kernel(*leaves, *self.constants)
+        with interleave.forced(self.interleave):
+            try:
+                return self.kernel(*leaves, *self.constants)
+            except Exception:
+                # A damaged entry of Numba's own cache fails before anything is compiled
+                # or loaded: drop it and compile afresh. Other errors are the caller's.
+                if self.dispatcher.signatures or not cache.has_numba_cache(self.dispatcher):
+                    raise
+                self.dispatcher = cache.reload_without_numba_cache(self.dispatcher)
+                self.kernel = _with_workspace(self.dispatcher, self.workspace)
+                return self.kernel(*leaves, *self.constants)
 
     def _numpy_kernel(self):
         """The kernel's calling convention, computed by the numpy oracle."""

@@ -19,7 +19,7 @@ import numpy as np
 
 from ...passes.fusion import VIEWS, reduced_axes, squeeze
 from ...prims.shape import broadcast_to_p, transpose_p
-from . import scalar
+from . import interleave, scalar
 from .reducers import BLOCK, initial_values, reducer, state_dtypes
 
 CHUNKS = 16                 # parallel chunks for regions that reduce their outer axis
@@ -62,6 +62,7 @@ class Region:
         self.values = {}                            # var -> scalar local name
         self.reductions = [n for n in self.body.nodes if n.prim.kind == "reduction"]
         self.mode = self._parallel_mode()
+        self._ask_interleave()
 
     # ---- index arithmetic ---------------------------------------------------
     def position(self, shape):
@@ -103,6 +104,16 @@ class Region:
         if any(0 in self._axes(n) for n in self.reductions):
             return "chunks"
         return "outer"
+
+    def _ask_interleave(self):
+        """A large region whose body is a long dependence chain asks the kernel to be
+        compiled with interleaved loop iterations (interleave.py)."""
+        if not all(isinstance(d, int) for d in self.domain) or \
+                int(np.prod(self.domain)) < interleave.MIN_ELEMENTS:
+            return
+        costs = LIBM_COST if self.ctx.options.libm else COST
+        if interleave.critical_path(self.body, costs) >= interleave.DEEP:
+            self.ctx.interleave = interleave.COUNT
 
     def _axes(self, red):
         """Domain axes a reduction folds (unit dimensions do not count)."""
