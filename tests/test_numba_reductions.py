@@ -24,6 +24,7 @@ from graphad.backends.numba.reducers import BLOCK, MIN_BLOCKED
 from graphad.backends.numpy import evaluate
 from graphad.passes.fusion import fuse
 from graphad.passes.pipeline import optimize
+from graphad.passes.split_logsumexp import split_logsumexp
 
 N = 1000                                # a long row: two blocks, the second partial
 assert MIN_BLOCKED <= N and BLOCK < N < 2 * BLOCK
@@ -124,6 +125,27 @@ def test_special_values_match_numpy(specials, parallel_work, split):
             if expect is not None:
                 assert_same(value, np.float64(expect), 1e-14, f"{name} of row {r}")
     assert np.isnan(got[4])                             # a nan anywhere wins
+
+
+def test_logsumexp_gradient_reuses_the_exp_sum_terms(specials):
+    # grad of logsumexp is exp(x - logsumexp(x)); split, it is the exp-sum loop's terms
+    # over their sum: one exp an element, and the same nan and 0 as the oracle gives for
+    # rows with +inf, nan, all -inf, or a 1e300 maximum
+    (x, _), _ = specials
+    weights = np.linspace(0.5, 2.0, len(x))
+
+    def f(x):
+        return gnp.sum(gnp.logsumexp(x, axis=1) * weights) + gnp.logsumexp(x[0] ** 2)
+    graph = graphad.inspect(graphad.grad(f), x).optimized
+    exe, kernel = compile_graph(prepare(graph), strict=True), generate(prepare(graph))
+    # the gradient's two exps are gone, the two left are the exp-sum loops' own
+    exps = [sum(n.prim.name == "exp" for n in g.nodes) for g in (graph, split_logsumexp(graph))]
+    assert exps == [2, 2] and kernel.source.count("exp_f64(") == 2
+    want = evaluate(graph, [x])[0]
+    assert_same(evaluate(split_logsumexp(graph), [x])[0], want, 1e-13, "split, numpy")
+    assert_same(exe([x])[0], want, 1e-13, "split, numba")
+    assert np.isnan(want[2]).all() and np.isnan(want[4]).all()      # nan row, all -inf row
+    assert (want[1] == 0).sum() == N - 1 and np.isnan(want[1, N - 3])   # +inf row
 
 
 def test_blocked_logsumexp_edge_lengths_and_float32():
