@@ -120,6 +120,50 @@ def test_a_second_process_loads_machine_code_instead_of_compiling(tmp_path):
     assert third["grad"] == first["grad"] and third["numba_compiles"] >= 1
 
 
+BLAS_CHILD = textwrap.dedent('''
+    import json, sys
+    import numpy as np
+    from graphad import cache
+    k = cache.load_kernel("""
+    import numpy as np
+    from numba import njit
+
+
+    @njit(cache=True)
+    def kernel(a, b):
+        return (np.dot(a, b),)
+    """)
+    a = np.arange(6.0).reshape(2, 3)
+    product = k(a, a.T)[0].tolist()
+    before = "scipy.linalg" in sys.modules
+    blas = sys.modules["scipy.linalg.cython_blas"]
+    import scipy.linalg
+    print(json.dumps({"product": product, "linalg_before": before,
+                      "same_module": scipy.linalg.cython_blas is blas,
+                      "hook_left": cache._LinalgHook in sys.meta_path,
+                      "solve": scipy.linalg.solve(np.diag([2.0, 4.0]), np.ones(2)).tolist()}))
+''')
+
+
+def test_numba_finds_blas_without_importing_scipy_linalg(tmp_path):
+    """The first kernel preloads cython_blas alone; scipy.linalg imported later is whole."""
+    out = subprocess.run([sys.executable, "-c", BLAS_CHILD], capture_output=True, text=True,
+                         env=dict(os.environ, GRAPHAD_CACHE_DIR=str(tmp_path)), timeout=300,
+                         check=True)
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["product"] == [[5.0, 14.0], [14.0, 50.0]]
+    assert got["linalg_before"] is False
+    assert got["same_module"] is True and got["hook_left"] is False
+    assert got["solve"] == [0.5, 0.25]
+
+
+def test_preload_leaves_an_imported_scipy_linalg_alone():
+    import scipy.linalg  # noqa: F401
+    meta_path = list(sys.meta_path)
+    cache._preload_blas()
+    assert sys.meta_path == meta_path
+
+
 # ---- signatures: guards and miss reasons -----------------------------------------------
 
 def _key(*args):

@@ -119,6 +119,11 @@ def _preimport(names):
 
 
 def main(argv) -> int:
+    if not argv or argv[0] in ("-h", "--help"):
+        print(f"usage: python -m graphad.bench.firstcall TASK.pkl [{_WARM_NUMBA}]\n"
+              "the child process of fresh_process_first_calls (graphad.bench.firstcall); "
+              "time first calls with benchmarks/perf_table.py --only W2,W3")
+        return 0 if argv else 2
     with open(argv[0], "rb") as f:
         spec = pickle.load(f)          # imports the modules of the function and implementations
     task, impls = spec["task"], spec["impls"]
