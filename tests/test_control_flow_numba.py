@@ -86,7 +86,7 @@ def test_fori_loop_rnn_indexing_the_input_by_the_loop_counter(rng):
     np.testing.assert_allclose(got_w, oracle[0], rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(oracle_w, oracle[0], rtol=1e-12, atol=1e-15)
     src = graphad.compile(graphad.grad(f)).inspect(W, xs).executable("numba").source
-    assert "np.zeros((5, 5), np.float64)" in src and "np.zeros((40, 5)" not in src
+    assert "zeros_array((5, 5), np.float64)" in src and "zeros_array((40, 5)" not in src
     # The primal loop (its result seeds the cotangent) and while_vjp's forward run once.
     assert src.count("while True:") == 1
     h = np.zeros(5)

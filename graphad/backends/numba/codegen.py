@@ -31,6 +31,7 @@ import numpy as np
 from ...ir import Graph
 from ...ir.printer import format_node, var_names
 from . import arrays, rowblock, scalar
+from .alloc import array_text
 from .loops import PARALLEL_WORK, Region
 
 # Arrays from this size up are workspace. Measured here: a kernel with four fresh
@@ -45,6 +46,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from graphad.backends.numba.alloc import empty_array, zeros_array
 from graphad.backends.numba.folds import *  # noqa: F403  (reductions: radd, fmax, ...)
 from graphad.backends.numba.runtime import *  # noqa: F403  (helpers: as_scalar, ipow, ...)
 '''
@@ -121,7 +123,7 @@ class Context:
         """Lines making `name` an uninitialized array that `node` fills: none when it is
         made elsewhere (`reuses`), this trip's buffer of an alternating pair, else an
         `np.empty`."""
-        alloc = f"np.empty({tuple(shape)}, np.{np.dtype(dtype).name})"
+        alloc = array_text(shape, dtype)
         if self.scope is not None and node in self.scope.alternating:
             self.scope.lines += [f"{name}_a = {alloc}", f"{name}_b = {alloc}"]
             self.scope.swaps.append(f"{name}_a, {name}_b = {name}_b, {name}_a")
@@ -135,7 +137,7 @@ class Context:
         the loop whose trips compute it when no later trip reads it, or as a workspace
         parameter (registered as one)."""
         if self.scope is not None and node in self.scope.local:
-            self.scope.lines.append(f"{name} = np.empty({tuple(shape)}, np.{np.dtype(dtype).name})")
+            self.scope.lines.append(f"{name} = {array_text(shape, dtype)}")
             return True
         limit = self.options.workspace_bytes
         nbytes = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
@@ -244,7 +246,7 @@ def _indent(lines):
 def _zero(var):
     if not var.shape:
         return scalar.literal(0, var.dtype)
-    return f"np.zeros({tuple(var.shape)}, np.{var.dtype.name})"
+    return array_text(var.shape, var.dtype, "zeros")
 
 
 def _stem(node, ctx) -> str:
@@ -264,10 +266,10 @@ def _taped_forward(node, names, ctx, stem, args=None) -> list:
     cap, trips = f"{stem}_cap", f"{stem}_n"
     lines = _assign(carry, args[:n]) + [f"{cap} = {TAPE_CAPACITY}", f"{trips} = 0"]
     for v, tape in zip(body.inputs[:n], tapes):
-        lines.append(f"{tape} = np.empty(({cap},) + {tuple(v.shape)}, np.{v.dtype.name})")
+        lines.append(f"{tape} = {array_text(f'({cap},) + {tuple(v.shape)}', v.dtype)}")
     grow = [f"if {trips} == {cap}:", f"    {cap} *= 2"]
     for v, tape in zip(body.inputs[:n], tapes):
-        grow += [f"    {tape}_new = np.empty(({cap},) + {tuple(v.shape)}, np.{v.dtype.name})",
+        grow += [f"    {tape}_new = {array_text(f'({cap},) + {tuple(v.shape)}', v.dtype)}",
                  f"    {tape}_new[:{trips}] = {tape}[:{trips}]", f"    {tape} = {tape}_new"]
     with _loop(ctx, [node.attrs["cond_graph"], body], body.outputs) as scope:
         test, (flag,) = _inline(node.attrs["cond_graph"], carry + consts, names, ctx)

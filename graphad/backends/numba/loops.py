@@ -20,6 +20,7 @@ import numpy as np
 from ...passes.fusion import VIEWS, reduced_axes, squeeze
 from ...prims.shape import broadcast_to_p, transpose_p
 from . import interleave, scalar
+from .alloc import array_text
 from .reducers import BLOCK, initial_values, reducer, state_dtypes
 
 CHUNKS = 16                 # parallel chunks for regions that reduce their outer axis
@@ -249,7 +250,7 @@ class Region:
         if red.flush:       # a buffer per thread, refilled from empty for each state
             start = opens["chunk" if chunked else s]
             where = pre if self.mode == "serial" else start
-            where.append(f"{fmt['buf']} = np.empty({fmt['B']}, np.float64)")
+            where.append(f"{fmt['buf']} = {array_text(fmt['B'], np.float64)}")
             start.append(f"{fmt['n']} = 0")
             closes[s] += red.flush.format(**fmt).split("\n")
         if not chunked and all(j >= s for j in axes):          # states are plain scalars
