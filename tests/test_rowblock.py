@@ -159,12 +159,12 @@ def small_blocks(monkeypatch):
 
 
 def test_blocks_chunks_and_thread_count(small_blocks):
-    w, X, y = data(1037, 5)          # 10 chunks of 103-104 rows: blocks of 100 and a rest
+    w, X, y = data(1037, 5)          # 4 chunks of 259-260 rows: blocks of 100, 100 and 59-60
     args = ((w, np.float64(0.1)), X, y)
     s = stages(graphad.grad(logreg), *args)
     source = generate(s.fused, Options(parallel_work=1)).source
-    assert "for rb0_c in prange(10):" in source
-    assert "for rb0_r0 in range(rb0_c * 1037 // 10, rb0_hi, 100):" in source
+    assert "for rb0_c in prange(4):" in source
+    assert "for rb0_r0 in range(rb0_c * 1037 // 4, rb0_hi, 100):" in source
     exe = compile_graph(s.fused, strict=True, parallel_work=1)
     want = evaluate(s.optimized, tree_leaves(args))
     old = numba.get_num_threads()
@@ -183,6 +183,23 @@ def test_blocks_chunks_and_thread_count(small_blocks):
     d = (1 / (1 + np.exp(-z)) - y) / y.size
     np.testing.assert_allclose(one[0], X.T @ d, rtol=1e-12)
     np.testing.assert_allclose(one[1], d.sum(), rtol=1e-12)
+
+
+def test_block_products_are_loops_in_the_kernel(small_blocks):
+    """X[block] @ w and X[block].T @ d: loops over the block's rows, no BLAS call per block;
+    the accumulation takes UPDATE_ROWS (8) rows at a time and the rest one at a time
+    (blocks of 100 and 59-60 rows: 4 and 3-4 left over; the values are checked in
+    test_blocks_chunks_and_thread_count)."""
+    w, X, y = data(1037, 5)
+    s = stages(graphad.grad(logreg), (w, np.float64(0.1)), X, y)
+    source = generate(s.fused, Options(parallel_work=1)).source
+    assert "dot2" not in source
+    lines = [line.strip() for line in source.splitlines()]
+    assert "rb0_s = radd(rb0_s, rb0_x[rb0_i, rb0_j] * rb0_wq[rb0_j])" in lines
+    assert "rb0_b0[rb0_i] = rb0_s" in lines
+    assert f"while rb0_i + {lowering.UPDATE_ROWS} <= rb0_m:" in lines
+    assert "rb0_gq[rb0_j] += rb0_v0 * rb0_x[rb0_i, rb0_j]" in lines
+    assert lowering._tree(["a", "b", "c", "d", "e"]) == "((a + b) + (c + (d + e)))"
 
 
 def test_two_outputs_per_row_compiled(small_blocks):

@@ -4,13 +4,23 @@
         for each block of rows in the chunk:
             z = X[block] @ w                 BLOCK_BYTES of X: stays in cache
             the region on the block's rows    loops.Region, domain (rows of the block, ...)
-            part[chunk] += X[block].T @ d     for each X.T @ d
+            acc += X[block].T @ d             for each X.T @ d, into the chunk's accumulator
             sums[chunk] += the block's sums over rows
     sum the chunk partials in chunk order
 
-X is read from memory once instead of twice. The chunks are fixed (not one per
-thread), so results do not depend on the thread count. Row values other nodes
-read (and `a` when read) are copied from the block buffers into full arrays.
+X is read from memory once instead of twice. The two products are loops in the
+kernel, not BLAS calls: a block's products are small (1024 x 50), and per block
+the calls and the array dot2 returns cost more than the arithmetic (W6 took about
+1.55x the time of a bare parallel sum over X with dot2_into / dot2, 1.15x with the
+loops). Both loops run along X's rows at unit stride: z's dot products sum through
+`radd`, which LLVM may reassociate and so vectorizes; the accumulator [k, D] of
+X.T @ d adds multiples of rows. What remains over the bare read is mostly that
+accumulation: the block comes back from L2 while no memory traffic is in flight.
+(Overlapping the two failed: computing the next block's z in the same loop made W6
+1.9x slower, and so did loads touching the next block's lines in it.)
+The chunks are fixed (not one per thread), so results do not depend on the thread
+count. Row values other nodes read (and `a` when read) are copied from the block
+buffers into full arrays.
 """
 from __future__ import annotations
 
@@ -18,10 +28,16 @@ import numpy as np
 
 from .loops import Region
 
-CHUNKS = 16            # as loops.CHUNKS: partial sums merged in a fixed order
-# Rows per block: this many bytes of X. The hand kernel (benchmarks/hand_kernels.py, W6)
-# measured 1024 rows of 50 float64 (400 KB, inside the 1 MB L2).
+# Partial sums merged in a fixed order, as loops.CHUNKS, but fewer: W6 on 2 threads took
+# 1.08x the time with 16 chunks (1.03x with 8) of what it took with 4 or 2.
+CHUNKS = 4
+# Rows per block: this many bytes of X, inside the 1 MB L2. W6 measured 40-800 KB alike;
+# 25 KB (64 rows, in L1) took 1.13x the time: the per-block work outweighs the faster reads.
 BLOCK_BYTES = 400 << 10
+# Rows of a block added to the accumulator of X.T @ d per pass over it. With one, the
+# loads and stores of acc chain from row to row: W6 took about 1.04x the time with 4
+# and 1.06-1.10x with 1 of what it took with 8.
+UPDATE_ROWS = 8
 
 
 class _BlockContext:
@@ -56,12 +72,15 @@ def lower(node, names, ctx) -> list:
     chunks = max(1, min(CHUNKS, n // rows))
     parallel = chunks > 1 and not ctx.serial and 2 * n * dim >= ctx.parallel_work
     ctx.parallel |= parallel
-    X, m, r0 = outer[x], f"{p}_m", f"{p}_r0"
+    X, m, r0, c = outer[x], f"{p}_m", f"{p}_r0", f"{p}_c"
 
     def width(v):                       # a row value [N, ...] as a matrix [rows, width]
         return int(np.prod(v.shape[1:], dtype=np.int64))
 
-    pre = [f"{p}_w = np.ascontiguousarray({outer[w]}).reshape(({dim}, {width(mv.out)}))"]
+    # w as rows [k, D], so that each dot product runs along X's rows at unit stride. The
+    # loops take D from X's shape: with the literal 50, W6 took 1.2x the time.
+    pre = [f"{p}_wt = np.ascontiguousarray({outer[w]}.reshape(({dim}, {width(mv.out)})).T)",
+           f"{p}_d = {X}.shape[1]"]
     for v, name in full.items():        # row values read by others: full arrays
         if v.shape and v.shape[0] == n:
             pre += ctx.empty(name, v.shape, v.dtype, node, v in returned)
@@ -70,19 +89,21 @@ def lower(node, names, ctx) -> list:
     sums = [v for v in region.outputs if v not in rowvals and v in full]
     buf = {v: f"{p}_b{i}" for i, v in enumerate(rowvals)}
     part = {v: f"{p}_p{i}" for i, v in enumerate([q.out for q in products] + sums)}
+    acc = {q.out: f"{p}_g{i}" for i, q in enumerate(products)}
     for q in products:
         pre.append(f"{part[q.out]} = np.zeros(({chunks}, {dim}, {width(q.inputs[1])}), {dtype})")
     for v in sums:
         pre.append(f"{part[v]} = np.zeros({(chunks,) + tuple(v.shape)}, np.{v.dtype.name})")
-    c = f"{p}_c"
     lo, hi = f"{c} * {n} // {chunks}", f"({c} + 1) * {n} // {chunks}"
     chunk = [f"{p}_hi = {hi}"]
     chunk += [f"{b} = np.empty({(rows,) + tuple(v.shape[1:])}, np.{v.dtype.name})"
               for v, b in buf.items()]
+    chunk += [f"{acc[q.out]} = np.zeros(({width(q.inputs[1])}, {p}_d), {dtype})"
+              for q in products]
     # One block: the rows r0 .. r0 + m of X, of every row value and input.
     block = [f"{m} = min({rows}, {p}_hi - {r0})", f"{p}_x = {X}[{r0}:{r0} + {m}]", "",
-             f"# {ctx.equation(mv)}",
-             f"dot2_into({p}_x, {p}_w, {buf[mv.out]}[:{m}].reshape(({m}, {width(mv.out)})))"]
+             f"# {ctx.equation(mv)}"]
+    block += _row_dots(p, buf[mv.out], width(mv.out), dtype)
     local = {}                          # region var -> the block's Python name
     for v in region.inputs:
         if v in buf:                    # a: the block's z
@@ -106,12 +127,13 @@ def lower(node, names, ctx) -> list:
         block.append(f"{part[v]}[{c}] += {local[v]}")
     for q in products:
         d = q.inputs[1]
-        block += ["", f"# {ctx.equation(q)}",
-                  f"{part[q.out]}[{c}] += dot2({p}_x.T, {buf[d]}[:{m}].reshape(({m}, {width(d)})))"]
+        block += ["", f"# {ctx.equation(q)}"]
+        block += _row_sums(p, buf[d], width(d), acc[q.out])
     for v in rowvals:
         if v in full:
             block.append(f"{full[v]}[{r0}:{r0} + {m}] = {buf[v]}[:{m}]")
     chunk += [f"for {r0} in range({lo}, {p}_hi, {rows}):"] + _indent(block)
+    chunk += [f"{part[q.out]}[{c}] = {acc[q.out]}.T" for q in products]
     lines = pre + [f"for {c} in {'prange' if parallel else 'range'}({chunks}):"] + _indent(chunk)
     # Chunk partials, summed in chunk order.
     k = f"{p}_k"
@@ -123,6 +145,57 @@ def lower(node, names, ctx) -> list:
         if len(q.out.shape) == 1:
             lines.append(f"{full[q.out]} = {full[q.out]}.reshape({tuple(q.out.shape)})")
     return lines
+
+
+def _row_dots(p, z, k, dtype) -> list:
+    """z [m] or [m, k] = the block's X [m, D] @ w: each entry a dot product of a row of X
+    and a row of wt, summed through `radd` (which LLVM may split across SIMD lanes)."""
+    at = f"{z}[{p}_i]" if k == 1 else f"{z}[{p}_i, {p}_q]"
+    return _columns(p, k, [
+        f"{p}_wq = {p}_wt[{p}_q]",
+        f"for {p}_i in range({p}_m):",
+        f"    {p}_s = {dtype}(0)",
+        f"    for {p}_j in range({p}_d):",
+        f"        {p}_s = radd({p}_s, {p}_x[{p}_i, {p}_j] * {p}_wq[{p}_j])",
+        f"    {at} = {p}_s"])
+
+
+def _row_sums(p, d, k, acc) -> list:
+    """acc [k, D] += (the block's X [m, D]).T @ d, d [m] or [m, k]: acc[q] += d[i, q] * X[i],
+    UPDATE_ROWS rows per update of acc, their terms summed as a balanced tree."""
+    def at(i):
+        return f"{d}[{i}]" if k == 1 else f"{d}[{i}, {p}_q]"
+    i, x, u = f"{p}_i", f"{p}_x", UPDATE_ROWS
+    terms = [f"{p}_v{r} * {x}[{i}{f' + {r}' if r else ''}, {p}_j]" for r in range(u)]
+    return _columns(p, k, [
+        f"{p}_gq = {acc}[{p}_q]",
+        f"{i} = 0",
+        f"while {i} + {u} <= {p}_m:",
+        *[f"    {p}_v{r} = {at(f'{i} + {r}' if r else i)}" for r in range(u)],
+        f"    for {p}_j in range({p}_d):",
+        f"        {p}_gq[{p}_j] += {_tree(terms)}",
+        f"    {i} += {u}",
+        f"for {i} in range({i}, {p}_m):",
+        f"    {p}_v0 = {at(i)}",
+        f"    for {p}_j in range({p}_d):",
+        f"        {p}_gq[{p}_j] += {terms[0]}"])
+
+
+def _tree(terms) -> str:
+    """The sum of `terms` as a balanced tree of additions (a short dependency chain)."""
+    if len(terms) == 1:
+        return terms[0]
+    half = len(terms) // 2
+    return f"({_tree(terms[:half])} + {_tree(terms[half:])})"
+
+
+def _columns(p, k, lines) -> list:
+    """`lines` for each column q of k, outermost, so that the inner loops index 1-D
+    arrays (a row of wt or acc, a vector z or d when k == 1: W6 took 1.03x the time
+    with z and d indexed as [m, 1])."""
+    if k == 1:
+        return [f"{p}_q = 0"] + lines
+    return [f"for {p}_q in range({k}):"] + _indent(lines)
 
 
 def _indent(lines):
