@@ -107,6 +107,34 @@ def test_ulp_error_special_values_and_vectorization(name):
         assert f"x {width}>" in ir, f"{name} loop did not vectorize for {sig}"
 
 
+def test_float32_tanh_in_float32_arithmetic():
+    # tanh_f32: within 3 ulp of the correctly rounded float32 tanh over every binade,
+    # the saturation threshold (13 ln2 / 2 = 9.01) and the formula switch at 0.55 densely;
+    # special values exact; the loop vectorizes on float lanes
+    rng = np.random.default_rng(11)
+    x = np.concatenate([binades(rng, -149, 5, 200_000), rng.uniform(-12, 12, 200_000),
+                        np.linspace(8.9, 9.2, 20_001), np.linspace(0.5, 0.6, 20_001),
+                        np.array(SPECIAL[:5] + [1e-45, -1e-45, 1.2e-38, 3e38, -3e38])])
+    x = x.astype(np.float32)
+    apply = loop(vecmath.tanh_f32)
+    out = np.empty_like(x)
+    apply(x, out)
+    want = np.tanh(x.astype(np.float64)).astype(np.float32)
+    err = ulps(out, want)
+    assert err.max() <= 3, f"tanh_f32({x[err.argmax()]!r}): {err.max()} ulp"
+    exact = np.array(EXACT, np.float32)
+    got = np.empty_like(exact)
+    apply(exact, got)
+    np.testing.assert_array_equal(got, np.tanh(exact))
+    assert np.signbit(got[1]) and not np.signbit(got[0])
+    assert out.dtype == np.float32 and "x float>" in next(iter(apply.inspect_llvm().values()))
+    src = generate(graphad.inspect(graphad.compile(gnp.tanh), x[:64]).fused).source
+    assert "tanh_f32(" in src and "tanh_f64(" not in src
+    src = generate(graphad.inspect(graphad.compile(gnp.tanh), x[:64].astype(np.float64))
+                   .fused).source
+    assert "tanh_f64(" in src and "tanh_f32(" not in src
+
+
 def test_kernels_use_the_inline_math_and_agree_with_numpy():
     assert all(scalar.INLINE[n] == f.__name__ for n, (f, _) in FUNCS.items() if n not in NOT_WIRED)
     assert all(scalar.INLINE[n] == scalar.LIBM[n] for n in NOT_WIRED)

@@ -7,13 +7,13 @@ from numba.extending import overload
 
 # the inline math the kernels call (scalar.INLINE names them)
 from .vecmath import (cos_f64, cosh_f64, exp_f64, expm1_f64, log1p_f64, log_f64, sin_f64,
-                      sincos_f64, sinh_f64, tan_f64, tanh_f64)
+                      sincos_f64, sinh_f64, tan_f64, tanh_f32, tanh_f64)
 
 __all__ = ["argsort3", "as_scalar", "batched_dot", "cholesky3", "cumsum3", "eigh3", "gather3",
            "dot2", "dot2_into", "ifmod", "int_dot", "ipow", "scatter_add3",
            "slogdet3", "small_mm", "small_mv", "small_outer", "small_vm", "solve3",
            "cos_f64", "cosh_f64", "exp_f64", "expm1_f64", "log1p_f64", "log_f64", "sin_f64",
-           "sincos_f64", "sinh_f64", "tan_f64", "tanh_f64"]
+           "sincos_f64", "sinh_f64", "tan_f64", "tanh_f32", "tanh_f64"]
 
 
 def as_scalar(x):
