@@ -38,6 +38,9 @@ def test_critical_path_counts_the_longest_chain_in_cost_units():
     graph = trace_function(body, (np.ones(3), np.ones(3))).graph
     assert interleave.critical_path(graph, COST) == 6
     assert interleave.critical_path(graph, {}) == 5          # exp counted as 1
+    assert [interleave.count(d) for d in (0, interleave.DEEP - 1, interleave.DEEP,
+                                          interleave.DEEPER - 1, interleave.DEEPER)] == \
+        [1, 1, interleave.COUNT, interleave.COUNT, interleave.DEEPER_COUNT]
 
 
 def _source(fun, *args):

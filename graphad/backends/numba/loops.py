@@ -113,8 +113,8 @@ class Region:
                 int(np.prod(self.domain)) < interleave.MIN_ELEMENTS:
             return
         costs = LIBM_COST if self.ctx.options.libm else COST
-        if interleave.critical_path(self.body, costs) >= interleave.DEEP:
-            self.ctx.interleave = interleave.COUNT
+        depth = interleave.critical_path(self.body, costs)
+        self.ctx.interleave = max(self.ctx.interleave, interleave.count(depth))
 
     def _axes(self, red):
         """Domain axes a reduction folds (unit dimensions do not count)."""
