@@ -148,6 +148,23 @@ def test_logsumexp_gradient_reuses_the_exp_sum_terms(specials):
     assert (want[1] == 0).sum() == N - 1 and np.isnan(want[1, N - 3])   # +inf row
 
 
+@pytest.mark.parametrize("subtract, rewritten", [
+    (lambda x: gnp.logsumexp(x, axis=1, keepdims=True), True),
+    (lambda x: gnp.logsumexp(x, axis=0), True),                 # broadcasts along axis 0
+    (lambda x: gnp.logsumexp(x), True),
+    (lambda x: gnp.logsumexp(x, axis=1), False),                # L[j] from column j
+    (lambda x: gnp.reshape(gnp.logsumexp(x, axis=1), (1, 3)), False),
+], ids=["keepdims", "axis0", "all", "axis1-misaligned", "reshaped-misaligned"])
+def test_softmax_rewrite_only_where_logsumexp_broadcasts_back_along_its_axes(subtract,
+                                                                               rewritten):
+    x = np.random.default_rng(1).standard_normal((3, 3))
+    c = np.arange(9.0).reshape(3, 3)
+    graph = graphad.inspect(lambda x: gnp.sum(c * gnp.exp(x - subtract(x))), x).optimized
+    split = split_logsumexp(graph)
+    assert sum(n.prim.name == "exp" for n in split.nodes) == (1 if rewritten else 2)
+    np.testing.assert_allclose(evaluate(split, [x])[0], evaluate(graph, [x])[0], rtol=1e-14)
+
+
 def test_blocked_logsumexp_edge_lengths_and_float32():
     # the per-element update just below MIN_BLOCKED, exactly one block, one past it;
     # float32 accumulates in float64 and rounds once

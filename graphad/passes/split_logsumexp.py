@@ -15,8 +15,11 @@ there. Top-level nodes only: a loop body keeps its single-pass fold.
 The gradient of logsumexp, exp(x - logsumexp(x)) (the softmax), then reuses the
 exp-sum loop's terms: exp(x - s) * (1 / sum). One exponential an element instead
 of two, and no cancellation in x - logsumexp(x) (x - s is exact near the maximum).
-Infinities and NaN give what exp(x - logsumexp(x)) gives: all -inf is 0/0, a +inf
-is inf/inf where it sits and 0 elsewhere.
+Only where L broadcasts back along the reduced axes (keepdims), so that each x
+meets its own slice's sum. Infinities and NaN give what exp(x - logsumexp(x))
+gives: all -inf is 0/0, a +inf is inf/inf where it sits and 0 elsewhere, except
+beside an element whose exp overflows (x > 709.78; float32 88.7), which also
+gets inf * 0 = nan where the oracle gives 0.
 """
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ from ..prims.reductions import _kept_shape, logsumexp_p, reduce_max_p, reduce_su
 from ..prims.shape import reshape, reshape_p
 from ..trace import trace_function
 from .dce import dce
+from .stabilize import _lstrip
 
 
 def _two_pass(axes, shape):
@@ -65,7 +69,7 @@ def split_logsumexp(graph: Graph) -> Graph:
     if not any(n.prim is logsumexp_p and n.attrs["axes"] for n in graph.nodes):
         return graph
     producer = {v: n for n in graph.nodes for v in n.outputs}
-    rename, nodes, split = {}, [], {}        # split: logsumexp output -> (x, terms, sum)
+    rename, nodes, split = {}, [], {}        # logsumexp output -> (x, terms, sum, axes)
     softmaxes = False
     for node in graph.nodes:
         ins = [rename.get(v, v) for v in node.inputs]
@@ -73,7 +77,7 @@ def split_logsumexp(graph: Graph) -> Graph:
         if node.prim is logsumexp_p and node.attrs["axes"] and x.type.is_float:
             lse, terms, s = _inline(_two_pass(node.attrs["axes"], x.shape), [x], nodes, node.meta)
             rename[node.out] = lse
-            split[node.out] = (x, terms, s)
+            split[node.out] = (x, terms, s, node.attrs["axes"])
             continue
         found = _softmax_of(node, producer, split, rename)
         if found is not None:
@@ -87,8 +91,8 @@ def split_logsumexp(graph: Graph) -> Graph:
 
 
 def _softmax_of(node, producer, split, rename):
-    """(terms, sum, L's shape) when `node` is exp(x - L), L a split logsumexp of x or
-    its reshape."""
+    """(terms, sum, L's shape) when `node` is exp(x - L), L a split logsumexp of x, or its
+    reshape, that broadcasts back along the reduced axes (as with keepdims)."""
     if node.prim is not E.exp_p:
         return None
     diff = producer.get(node.inputs[0])
@@ -99,7 +103,10 @@ def _softmax_of(node, producer, split, rename):
     shaped = producer.get(lse)
     if shaped is not None and shaped.prim is reshape_p:
         (lse,) = shaped.inputs
-    if lse not in split or rename.get(x, x) is not split[lse][0] or \
-            node.out.shape != split[lse][0].shape:
+    if lse not in split:
         return None
-    return (*split[lse][1:], shape)
+    source, terms, s, axes = split[lse]
+    if rename.get(x, x) is not source or node.out.shape != source.shape or \
+            _lstrip(shape) != _lstrip(_kept_shape(source.shape, axes)):
+        return None
+    return terms, s, shape
