@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .alloc import array_text
 from .loops import Region
 
 # Partial sums merged in a fixed order, as loops.CHUNKS, but fewer: W6 on 2 threads took
@@ -79,7 +80,8 @@ def lower(node, names, ctx) -> list:
 
     # w as rows [k, D], so that each dot product runs along X's rows at unit stride. The
     # loops take D from X's shape: with the literal 50, W6 took 1.2x the time.
-    pre = [f"{p}_wt = np.ascontiguousarray({outer[w]}.reshape(({dim}, {width(mv.out)})).T)",
+    pre = [f"{p}_wt = np.ascontiguousarray(np.ascontiguousarray({outer[w]})"
+           f".reshape(({dim}, {width(mv.out)})).T)",
            f"{p}_d = {X}.shape[1]"]
     for v, name in full.items():        # row values read by others: full arrays
         if v.shape and v.shape[0] == n:
@@ -91,19 +93,20 @@ def lower(node, names, ctx) -> list:
     part = {v: f"{p}_p{i}" for i, v in enumerate([q.out for q in products] + sums)}
     acc = {q.out: f"{p}_g{i}" for i, q in enumerate(products)}
     for q in products:
-        pre.append(f"{part[q.out]} = np.zeros(({chunks}, {dim}, {width(q.inputs[1])}), {dtype})")
+        shape = (chunks, dim, width(q.inputs[1]))
+        pre.append(f"{part[q.out]} = {array_text(shape, x.dtype, 'zeros')}")
     for v in sums:
-        pre.append(f"{part[v]} = np.zeros({(chunks,) + tuple(v.shape)}, np.{v.dtype.name})")
+        pre.append(f"{part[v]} = {array_text((chunks,) + tuple(v.shape), v.dtype, 'zeros')}")
     lo, hi = f"{c} * {n} // {chunks}", f"({c} + 1) * {n} // {chunks}"
     chunk = [f"{p}_hi = {hi}"]
-    chunk += [f"{b} = np.empty({(rows,) + tuple(v.shape[1:])}, np.{v.dtype.name})"
+    chunk += [f"{b} = {array_text((rows,) + tuple(v.shape[1:]), v.dtype)}"
               for v, b in buf.items()]
-    chunk += [f"{acc[q.out]} = np.zeros(({width(q.inputs[1])}, {p}_d), {dtype})"
+    chunk += [f"{acc[q.out]} = {array_text(f'({width(q.inputs[1])}, {p}_d)', x.dtype)}"
               for q in products]
     # One block: the rows r0 .. r0 + m of X, of every row value and input.
     block = [f"{m} = min({rows}, {p}_hi - {r0})", f"{p}_x = {X}[{r0}:{r0} + {m}]", "",
              f"# {ctx.equation(mv)}"]
-    block += _row_dots(p, buf[mv.out], width(mv.out), dtype)
+    block += _row_dots(p, buf[mv.out], width(mv.out), dtype, len(mv.out.shape) == 1)
     local = {}                          # region var -> the block's Python name
     for v in region.inputs:
         if v in buf:                    # a: the block's z
@@ -127,13 +130,14 @@ def lower(node, names, ctx) -> list:
         block.append(f"{part[v]}[{c}] += {local[v]}")
     for q in products:
         d = q.inputs[1]
-        block += ["", f"# {ctx.equation(q)}"]
-        block += _row_sums(p, buf[d], width(d), acc[q.out])
+        block += ["", f"# {ctx.equation(q)}", f"{acc[q.out]}[:] = 0"]
+        block += _row_sums(p, buf[d], width(d), acc[q.out], len(d.shape) == 1)
+        # the block's sum into the chunk's: float32 summed 25,000 rows at a time lost 7x
+        block.append(f"{part[q.out]}[{c}] += {acc[q.out]}.T")
     for v in rowvals:
         if v in full:
             block.append(f"{full[v]}[{r0}:{r0} + {m}] = {buf[v]}[:{m}]")
     chunk += [f"for {r0} in range({lo}, {p}_hi, {rows}):"] + _indent(block)
-    chunk += [f"{part[q.out]}[{c}] = {acc[q.out]}.T" for q in products]
     lines = pre + [f"for {c} in {'prange' if parallel else 'range'}({chunks}):"] + _indent(chunk)
     # Chunk partials, summed in chunk order.
     k = f"{p}_k"
@@ -147,10 +151,10 @@ def lower(node, names, ctx) -> list:
     return lines
 
 
-def _row_dots(p, z, k, dtype) -> list:
-    """z [m] or [m, k] = the block's X [m, D] @ w: each entry a dot product of a row of X
-    and a row of wt, summed through `radd` (which LLVM may split across SIMD lanes)."""
-    at = f"{z}[{p}_i]" if k == 1 else f"{z}[{p}_i, {p}_q]"
+def _row_dots(p, z, k, dtype, vector) -> list:
+    """z [m] (`vector`) or [m, k] = the block's X [m, D] @ w: each entry a dot product of a
+    row of X and a row of wt, summed through `radd` (which LLVM may split across SIMD lanes)."""
+    at = f"{z}[{p}_i]" if vector else f"{z}[{p}_i, {p}_q]"
     return _columns(p, k, [
         f"{p}_wq = {p}_wt[{p}_q]",
         f"for {p}_i in range({p}_m):",
@@ -160,11 +164,11 @@ def _row_dots(p, z, k, dtype) -> list:
         f"    {at} = {p}_s"])
 
 
-def _row_sums(p, d, k, acc) -> list:
-    """acc [k, D] += (the block's X [m, D]).T @ d, d [m] or [m, k]: acc[q] += d[i, q] * X[i],
-    UPDATE_ROWS rows per update of acc, their terms summed as a balanced tree."""
+def _row_sums(p, d, k, acc, vector) -> list:
+    """acc [k, D] += (the block's X [m, D]).T @ d, d [m] (`vector`) or [m, k]: acc[q] +=
+    d[i, q] * X[i], UPDATE_ROWS rows per update of acc, their terms summed as a balanced tree."""
     def at(i):
-        return f"{d}[{i}]" if k == 1 else f"{d}[{i}, {p}_q]"
+        return f"{d}[{i}]" if vector else f"{d}[{i}, {p}_q]"
     i, x, u = f"{p}_i", f"{p}_x", UPDATE_ROWS
     terms = [f"{p}_v{r} * {x}[{i}{f' + {r}' if r else ''}, {p}_j]" for r in range(u)]
     return _columns(p, k, [
