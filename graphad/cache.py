@@ -117,7 +117,7 @@ def _import(name: str, path: Path):
 
 
 _BLAS = "scipy.linalg.cython_blas"
-_BLAS_LOCK = threading.Lock()         # another thread must not see the module half-loaded
+_BLAS_LOCK = threading.Lock()         # one thread loads it; the others find it loaded
 
 
 class _LinalgHook:
@@ -164,12 +164,8 @@ def _load_blas_alone() -> None:
             return
         spec = importlib.util.spec_from_file_location(_BLAS, path)
         module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)         # then publish: never seen half-made
         sys.modules[_BLAS] = module
-        try:
-            spec.loader.exec_module(module)
-        except BaseException:
-            del sys.modules[_BLAS]
-            raise
         sys.meta_path.insert(0, _LinalgHook)
     except Exception as e:          # noqa: BLE001  (Numba's own import then reports it)
         log.debug("graphad cache: preloading %s failed (%s)", _BLAS, e)
@@ -361,7 +357,10 @@ def make_guard(key, run, extra, converters, out_index, out_tree):
     if checks:
         lines += ["    if not (" + "\n            and ".join(checks) + "):", "        return MISS"]
     extra_args = [f"*{const(tuple(extra))}"] if extra else []
-    lines.append(f"    o = run({', '.join(leaves + extra_args)})")
+    # TypeError: Numba has no machine code for these arrays' layout (a strided view where a
+    # contiguous array was compiled for); the executable's own run compiles it.
+    lines += ["    try:", f"        o = run({', '.join(leaves + extra_args)})",
+              "    except TypeError:", "        return MISS"]
     results = {}
     for j in out_index:
         if j not in results:

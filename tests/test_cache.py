@@ -157,11 +157,14 @@ def test_numba_finds_blas_without_importing_scipy_linalg(tmp_path):
     assert got["solve"] == [0.5, 0.25]
 
 
-def test_preload_leaves_an_imported_scipy_linalg_alone():
-    import scipy.linalg  # noqa: F401
+def test_preload_leaves_an_imported_scipy_linalg_alone(monkeypatch):
+    # scipy.linalg imported (here a stand-in) but cython_blas not yet: nothing is loaded
+    import scipy.linalg
+    monkeypatch.delitem(sys.modules, "scipy.linalg.cython_blas")
+    monkeypatch.setitem(sys.modules, "scipy.linalg", scipy.linalg)
     meta_path = list(sys.meta_path)
     cache._preload_blas()
-    assert sys.meta_path == meta_path
+    assert sys.meta_path == meta_path and "scipy.linalg.cython_blas" not in sys.modules
 
 
 # ---- signatures: guards and miss reasons -----------------------------------------------

@@ -69,6 +69,23 @@ def test_interleaved_kernel_matches_the_closed_form_and_the_plain_kernel_bit_for
     np.testing.assert_array_equal(plain(x), g)
 
 
+def test_arrays_of_a_new_layout_compile_with_the_interleave_count_too(monkeypatch):
+    # graphad's signature is shapes and dtypes; a strided view after a contiguous array
+    # makes Numba compile again, which must happen inside forced() as the first call did
+    calls, real = [], interleave.forced
+    monkeypatch.setattr(interleave, "forced", lambda n: calls.append(n) or real(n))
+    x = np.random.default_rng(4).standard_normal(2 * N)
+    f = graphad.compile(graphad.grad(logistic), backend="numba")
+    contiguous = f(x[::2].copy())
+    strided = f(x[::2])
+    again = f(x[::2])
+    assert calls == [interleave.COUNT, interleave.COUNT]      # once per layout, not per call
+    np.testing.assert_array_equal(strided, contiguous)
+    np.testing.assert_array_equal(again, contiguous)
+    exe = graphad.inspect(f, x[::2].copy()).executable("numba")
+    assert len(exe.dispatcher.signatures) == 2
+
+
 def test_forced_holds_numbas_compiler_lock_only_when_interleaving():
     from numba.core.compiler_lock import global_compiler_lock
     with interleave.forced(1):

@@ -53,9 +53,17 @@ class NumbaExecutable:
         self.fallback = None
 
     def run(self, *leaves):
-        if not self._checked:
-            return self._first_run(leaves)
-        return self._outputs(self.kernel(*leaves, *self.constants))
+        if self._checked:
+            try:
+                return self._outputs(self.kernel(*leaves, *self.constants))
+            except TypeError:
+                # Compiling is off after the first run, so arrays of another layout (a
+                # strided view where a contiguous array was compiled for: graphad's
+                # signatures do not tell them apart) land here and compile as a first
+                # run does: with the kernel's interleave count and its numpy fallback.
+                if self.fallback is not None or not self.dispatcher.signatures:
+                    raise
+        return self._first_run(leaves)
 
     def _outputs(self, results):
         results = [r if c is None else c(r) for r, c in zip(results, self.converters)]
@@ -77,17 +85,21 @@ class NumbaExecutable:
         return self._outputs(outs)
 
     def _compile_and_run(self, leaves):
-        with interleave.forced(self.interleave):
-            try:
-                return self.kernel(*leaves, *self.constants)
-            except Exception:
-                # A damaged entry of Numba's own cache fails before anything is compiled
-                # or loaded: drop it and compile afresh. Other errors are the caller's.
-                if self.dispatcher.signatures or not cache.has_numba_cache(self.dispatcher):
-                    raise
-                self.dispatcher = cache.reload_without_numba_cache(self.dispatcher)
-                self.kernel = _with_workspace(self.dispatcher, self.workspace)
-                return self.kernel(*leaves, *self.constants)
+        self.dispatcher.disable_compile(False)
+        try:
+            with interleave.forced(self.interleave):
+                try:
+                    return self.kernel(*leaves, *self.constants)
+                except Exception:
+                    # A damaged entry of Numba's own cache fails before anything is compiled
+                    # or loaded: drop it and compile afresh. Other errors are the caller's.
+                    if self.dispatcher.signatures or not cache.has_numba_cache(self.dispatcher):
+                        raise
+                    self.dispatcher = cache.reload_without_numba_cache(self.dispatcher)
+                    self.kernel = _with_workspace(self.dispatcher, self.workspace)
+                    return self.kernel(*leaves, *self.constants)
+        finally:
+            self.dispatcher.disable_compile(True)
 
     def _numpy_kernel(self):
         """The kernel's calling convention, computed by the numpy oracle."""
