@@ -99,7 +99,8 @@ class NumbaExecutable:
                     self.kernel = _with_workspace(self.dispatcher, self.workspace)
                     return self.kernel(*leaves, *self.constants)
         finally:
-            self.dispatcher.disable_compile(True)
+            if self.dispatcher.signatures:     # Numba refuses to disable with none
+                self.dispatcher.disable_compile(True)
 
     def _numpy_kernel(self):
         """The kernel's calling convention, computed by the numpy oracle."""
