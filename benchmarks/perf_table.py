@@ -161,9 +161,9 @@ def markdown(rows, firsts, machine, settings, quick, threads) -> str:
                   "own @njit helpers as installed), then with the cache that run left; the "
                   "last column empties NUMBA_CACHE_DIR too (a first use after installing). "
                   "The warm-cache column is everything a fresh process pays, including Numba's "
-                  "one-time initialization (its target registries; numba.np.linalg's BLAS "
-                  "check, which imports scipy.linalg) that any Numba program pays once per "
-                  "process; \"graphad's own part\" is the same call in a fresh process that "
+                  "one-time initialization (its target registries; numba.np.arraymath's BLAS "
+                  "check, for which graphad.cache loads scipy.linalg.cython_blas alone) that "
+                  "any Numba program pays once per process; \"graphad's own part\" is the same call in a fresh process that "
                   "first ran a trivial cached @njit np.dot function (graphad.bench.warmup), "
                   "so their difference is Numba's. The targets are checked on the first two.",
                   "", "| workload | empty cache | warm cache | graphad's own part | target | "

@@ -109,7 +109,7 @@ def test_ulp_error_special_values_and_vectorization(name):
 
 def test_float32_tanh_in_float32_arithmetic():
     # tanh_f32: within 3 ulp of the correctly rounded float32 tanh over every binade,
-    # the saturation threshold (13 ln2 / 2 = 9.01) and the formula switch at 0.55 densely;
+    # the saturation threshold (13 ln2 = 9.01) and the formula switch at 0.55 densely;
     # special values exact; the loop vectorizes on float lanes
     rng = np.random.default_rng(11)
     x = np.concatenate([binades(rng, -149, 5, 200_000), rng.uniform(-12, 12, 200_000),

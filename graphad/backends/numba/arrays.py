@@ -12,6 +12,7 @@ import numpy as np
 
 from ...prims.shape import as_index
 from . import scalar
+from .alloc import array_text
 
 FRESH = {"fused", "dot_general", "scatter_slice", "concatenate", "gather", "scatter_add", "cumsum",
          "argsort", "solve", "cholesky", "slogdet", "eigh"}
@@ -79,7 +80,7 @@ def slice_(node, args, out, ctx):
 def scatter_slice(node, args, out, ctx):
     if not node.out.shape:
         return [f"{out} = {args[0]}"]
-    return [f"{out} = np.zeros({node.attrs['shape']}, {_dtype(node.out)})",
+    return [f"{out} = {array_text(node.attrs['shape'], node.out.dtype, 'zeros')}",
             f"{out}[{_index_text(node.attrs['spec'])}] = {args[0]}"]
 
 

@@ -6,7 +6,7 @@ comment above its code, named as `print(graph)` names it, so a reader can
 follow what was compiled.
 
 Workspace: a large array that a top-level node fills and the kernel does not
-return is a parameter, not an `np.empty`; the executable allocates it once per
+return is a parameter, not a fresh array; the executable allocates it once per
 thread and passes it to every call. Fresh multi-megabyte buffers cost page faults
 (about 2.3 us per 4 KiB page) whenever malloc hands their memory back to the
 system between calls, which it does once several large buffers are freed
@@ -121,8 +121,8 @@ class Context:
 
     def empty(self, name, shape, dtype, node, returned=False) -> list:
         """Lines making `name` an uninitialized array that `node` fills: none when it is
-        made elsewhere (`reuses`), this trip's buffer of an alternating pair, else an
-        `np.empty`."""
+        made elsewhere (`reuses`), this trip's buffer of an alternating pair, else a
+        fresh one (alloc.py)."""
         alloc = array_text(shape, dtype)
         if self.scope is not None and node in self.scope.alternating:
             self.scope.lines += [f"{name}_a = {alloc}", f"{name}_b = {alloc}"]

@@ -12,9 +12,13 @@ written out in the source instead compiled in 2.4 s). Sessions later, in one pro
 4.47 ms, 2.21 ms with four, 1.97 ms with eight.
 
 The count is LLVM's `-force-vector-interleave`, a process-wide option: it is
-set only while a kernel that asks for it compiles, under Numba's compiler lock,
-and put back afterwards. The kernel's source records the count, so a cached
-kernel is the one compiled with it.
+set only during a kernel's first call (compiling or loading it, and running it),
+under Numba's compiler lock, and put back afterwards. The kernel's source records
+the count, so a cached kernel is the one compiled with it. Helpers the kernel
+calls that are compiled for the first time then (Numba caches them separately)
+are compiled with it too, and stay so in Numba's cache: a helper that sums with
+reassociation (folds.py) may then round its sum differently, by an ulp or so,
+than when another kernel compiled it first.
 """
 from __future__ import annotations
 
@@ -49,15 +53,15 @@ def critical_path(body, costs) -> int:
 
 
 @contextmanager
-def forced(count: int):
-    """Kernels compiled inside interleave `count` iterations of every vectorized loop."""
-    if count <= 1:
+def forced(n: int):
+    """Kernels compiled inside interleave `n` iterations of every vectorized loop."""
+    if n <= 1:
         yield
         return
     import llvmlite.binding as llvm
     from numba.core.compiler_lock import global_compiler_lock
     with global_compiler_lock:
-        llvm.set_option("graphad", f"-force-vector-interleave={count}")
+        llvm.set_option("graphad", f"-force-vector-interleave={n}")
         try:
             yield
         finally:

@@ -98,13 +98,15 @@ class Region:
     def _parallel_mode(self):
         if not self.nd or self.ctx.serial:
             return "serial"
-        costs = LIBM_COST if self.ctx.options.libm else COST
-        cost = sum(costs.get(n.prim.name, 1) for n in self.body.nodes if n.inputs)
+        cost = sum(self._costs().get(n.prim.name, 1) for n in self.body.nodes if n.inputs)
         if int(np.prod(self.domain)) * cost < self.ctx.parallel_work:
             return "serial"
         if any(0 in self._axes(n) for n in self.reductions):
             return "chunks"
         return "outer"
+
+    def _costs(self):
+        return LIBM_COST if self.ctx.options.libm else COST
 
     def _ask_interleave(self):
         """A large region whose body is a long dependence chain asks the kernel to be
@@ -112,8 +114,7 @@ class Region:
         if not all(isinstance(d, int) for d in self.domain) or \
                 int(np.prod(self.domain)) < interleave.MIN_ELEMENTS:
             return
-        costs = LIBM_COST if self.ctx.options.libm else COST
-        depth = interleave.critical_path(self.body, costs)
+        depth = interleave.critical_path(self.body, self._costs())
         self.ctx.interleave = max(self.ctx.interleave, interleave.count(depth))
 
     def _axes(self, red):

@@ -153,7 +153,7 @@ _F32_LN2_HI = np.float32(0.693145751953125)     # ln 2 to 16 bits: n * hi is exa
 _F32_LN2_LO = np.float32(math.log(2) - 0.693145751953125)
 _F32_TAYLOR = tuple(np.float32(1 / math.factorial(k)) for k in range(7, 1, -1))   # 1/7! .. 1/2!
 _F32_ONE, _F32_TWO, _F32_ZERO = np.float32(1), np.float32(2), np.float32(0)
-_F32_TANH_CLAMP = np.float32(9.5)               # tanh rounds to 1 in float32 from 13 ln2 / 2 = 9.01
+_F32_TANH_CLAMP = np.float32(9.5)               # tanh rounds to 1 in float32 from 13 ln2 = 9.01
 _F32_TANH_HALF = np.float32(0.55)               # past it tanh > 1/2: 1 - 2 / (e + 2) is exact-er
 _F32_TANH_TINY = np.float32(2.0 ** -12)         # tanh x = x below: x**3/3 under half an ulp
 
