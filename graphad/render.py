@@ -17,7 +17,6 @@ import weakref
 from pathlib import Path
 
 from .errors import RenderError
-from .viz.dot import graph_to_dot as _graph_to_dot
 
 FORMATS = ("svg", "png", "pdf", "dot")
 PNG_DPI = "110"
@@ -35,7 +34,8 @@ def remember(graph, **hints):
 
 def graph_to_dot(graph, **options):
     """A `graphviz.Digraph` of `graph`; `.source` is the DOT text. See viz/dot.py."""
-    return _graph_to_dot(graph, **{**_HINTS.get(graph, {}), **options})
+    from .viz.dot import graph_to_dot as to_dot    # here: a first call imports render, 6 ms
+    return to_dot(graph, **{**_HINTS.get(graph, {}), **options})
 
 
 def find_dot():
