@@ -11,9 +11,10 @@ from hypothesis import HealthCheck, given, settings
 
 import graphad
 import graphad.numpy as gnp
+from graphad.backends.numba import prepare
 from graphad.backends.numpy import evaluate
 from graphad.ir import Const, GraphBuilder, TensorType
-from graphad.passes import PASSES, optimize, without
+from graphad.passes import PASSES, optimize, rowblock, without
 from graphad.passes.cse import cse
 from graphad.passes.dce import dce
 from graphad.passes.fold import FOLD_MAX_ELEMENTS, fold
@@ -372,3 +373,20 @@ def test_the_logistic_map_gradient_stays_linear():
     sizes = [optimize(reverse_mode(trace_function(_logistic(n), [np.ones(3)]).graph, (0,)))[0]
              .count_nodes() for n in (10, 11, 20, 21)]
     assert sizes[1] - sizes[0] == sizes[3] - sizes[2] <= 7
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(adjoint_graphs())
+def test_numba_backend_preparation_keeps_values(case):
+    # what the Numba backend runs instead of the optimized graph: logsumexp split in two
+    # loops (its gradient rewritten to reuse the exp-sum terms), fusion, row blocking
+    graph, args = case
+    optimized, _ = optimize(graph)
+    old, rowblock.MIN_BYTES = rowblock.MIN_BYTES, 0         # join small matrices too
+    try:
+        prepared = prepare(optimized)
+    finally:
+        rowblock.MIN_BYTES = old
+    prepared.verify()
+    _assert_same_values(evaluate(optimized, args), evaluate(prepared, args))
