@@ -171,6 +171,9 @@ def _load_blas_alone() -> None:
         log.debug("graphad cache: preloading %s failed (%s)", _BLAS, e)
 
 
+_LOAD_LOCK = threading.Lock()   # a kernel module is in sys.modules before it has run
+
+
 def load_kernel(source: str, entry: str = "kernel"):
     """The function `entry` of `source`, from memory, from disk, or written now."""
     text = _file_text(source)
@@ -178,6 +181,11 @@ def load_kernel(source: str, entry: str = "kernel"):
     kernel = _MEMORY.get(digest)
     if kernel is not None:
         return kernel
+    with _LOAD_LOCK:                # two threads' first calls of one kernel
+        return _MEMORY.get(digest) or _load(text, digest, entry)
+
+
+def _load(text, digest, entry):
     _preload_blas()
     name = f"graphad_{digest}"
     path = _kernel_dir() / f"{name}.py"

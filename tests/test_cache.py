@@ -236,3 +236,27 @@ def test_guard_path_falls_back_for_other_signatures_and_tracers():
     np.testing.assert_allclose(graphad.grad(f)(np.arange(3.0)), [0.0, 2.0, 4.0])
     with pytest.raises(graphad.GraphadError, match="positionally"):
         f(x=np.ones(3))
+
+
+def test_threads_first_calling_one_kernel_both_get_it():
+    # the second thread must not take the kernel's module from sys.modules while the first
+    # is still running it (AttributeError: no attribute 'kernel')
+    import threading
+    for c in (1.25, 2.5, 3.75, 5.0):            # kernels not loaded yet in this process
+        f = graphad.compile(lambda x, c=c: gnp.sum(gnp.exp(x) * c))
+        x = np.linspace(0.0, 1.0, 7)
+        barrier, results, errors = threading.Barrier(2), [], []
+
+        def first_call():
+            barrier.wait()
+            try:
+                results.append(float(f(x)))
+            except Exception as e:      # noqa: BLE001  (reported below)
+                errors.append(repr(e))
+        threads = [threading.Thread(target=first_call) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors
+        assert results == [pytest.approx(np.sum(np.exp(x) * c), rel=1e-14)] * 2

@@ -5,6 +5,7 @@ import logging
 import threading
 
 import numpy as np
+from numba.core.compiler_lock import global_compiler_lock
 from numba.core.errors import NumbaError
 
 from ... import cache
@@ -85,6 +86,12 @@ class NumbaExecutable:
         return self._outputs(outs)
 
     def _compile_and_run(self, leaves):
+        # Under Numba's compiler lock: another thread's first call must not turn compiling
+        # off between this one turning it on and compiling.
+        with global_compiler_lock:
+            return self._compile_and_run_locked(leaves)
+
+    def _compile_and_run_locked(self, leaves):
         self.dispatcher.disable_compile(False)
         try:
             with interleave.forced(self.interleave):
