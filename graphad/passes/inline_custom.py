@@ -7,8 +7,9 @@ flow bodies) are rewritten too.
 """
 from __future__ import annotations
 
-from ..ir import Graph, Node, Var
+from ..ir import Graph, Node
 from ..prims.custom import custom_vjp_call_p
+from .subgraphs import splice
 
 
 def _contains(graph: Graph) -> bool:
@@ -37,12 +38,6 @@ def inline_custom_calls(graph: Graph) -> Graph:
             attrs = _rewrite_attrs(node.attrs) if any(True for _ in node.subgraphs()) else node.attrs
             nodes.append(Node(node.prim, ins, node.outputs, attrs, node.meta))
             continue
-        fwd = inline_custom_calls(node.attrs["fwd"])
-        local = dict(zip(fwd.inputs, ins))
-        for n in fwd.nodes:          # fresh vars: a fwd graph may be inlined many times
-            outs = [Var(v.type) for v in n.outputs]
-            nodes.append(Node(n.prim, [local[v] for v in n.inputs], outs, n.attrs,
-                              dict(n.meta, **node.meta)))
-            local.update(zip(n.outputs, outs))
-        rename.update(zip(node.outputs, [local[v] for v in fwd.outputs]))
+        outs = splice(inline_custom_calls(node.attrs["fwd"]), ins, nodes, node.meta)
+        rename.update(zip(node.outputs, outs))
     return Graph(graph.inputs, nodes, [rename.get(v, v) for v in graph.outputs])

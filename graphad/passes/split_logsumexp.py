@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir import Graph, Node, Var
+from ..ir import Graph, Node
 from ..prims import elementwise as E
 from ..prims.reductions import _kept_shape, logsumexp_p, reduce_max_p, reduce_sum
 from ..prims.shape import reshape, reshape_p
 from ..trace import trace_function
 from .dce import dce
 from .stabilize import _lstrip
+from .subgraphs import splice
 
 
 def _two_pass(axes, shape):
@@ -56,13 +57,7 @@ def _softmax(shape):
 def _inline(fun, inputs, nodes, meta) -> list:
     """Append `fun`'s equations, traced on `inputs`' types, to `nodes`; its outputs."""
     sub = trace_function(fun, tuple(np.empty(v.shape, v.dtype) for v in inputs)).graph
-    local = dict(zip(sub.inputs, inputs))
-    for n in sub.nodes:
-        outs = [Var(v.type) for v in n.outputs]
-        nodes.append(Node(n.prim, [local[v] for v in n.inputs], outs, n.attrs,
-                          dict(n.meta, **meta)))
-        local.update(zip(n.outputs, outs))
-    return [local[v] for v in sub.outputs]
+    return splice(sub, inputs, nodes, meta)
 
 
 def split_logsumexp(graph: Graph) -> Graph:

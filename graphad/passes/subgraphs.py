@@ -1,7 +1,7 @@
 """Passes recurse into the graphs nodes carry as attributes (fusion, control flow)."""
 from __future__ import annotations
 
-from ..ir import Graph, Node
+from ..ir import Graph, Node, Var
 
 
 def map_subgraphs(node: Node, fn) -> Node:
@@ -27,6 +27,19 @@ def map_subgraphs(node: Node, fn) -> Node:
     if not changed:
         return node
     return Node(node.prim, node.inputs, node.outputs, attrs, node.meta)
+
+
+def splice(graph: Graph, inputs, nodes: list, meta) -> list:
+    """Append `graph`'s equations to `nodes`, reading `inputs` for its inputs, with fresh
+    vars (one graph may be spliced in many times) and `meta` over each equation's own;
+    the vars of its outputs."""
+    local = dict(zip(graph.inputs, inputs))
+    for n in graph.nodes:
+        outs = [Var(v.type) for v in n.outputs]
+        nodes.append(Node(n.prim, [local[v] for v in n.inputs], outs, n.attrs,
+                          dict(n.meta, **meta)))
+        local.update(zip(n.outputs, outs))
+    return [local[v] for v in graph.outputs]
 
 
 def memoized(pass_fn, hits):
