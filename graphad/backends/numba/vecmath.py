@@ -79,22 +79,30 @@ _MANTISSA = (1 << 52) - 1
 
 
 @njit(cache=True, inline="always")
+def _horner(x, coeffs):
+    """coeffs[0] x**(n-1) + ... + coeffs[-1], by Horner's rule (multiply, then add)."""
+    p = coeffs[0]
+    for c in coeffs[1:]:
+        p = p * x + c
+    return p
+
+
+@njit(cache=True, inline="always")
+def _horner_fma(x, coeffs):
+    """As _horner, each step one fused multiply-add."""
+    p = coeffs[0]
+    for c in coeffs[1:]:
+        p = _fma(p, x, c)
+    return p
+
+
+_EXPM1_TAYLOR = tuple(1.0 / math.factorial(k) for k in range(13, 0, -1))    # 1/13! .. 1/1!
+
+
+@njit(cache=True, inline="always")
 def _expm1_reduced(r):
     """exp(r) - 1 for |r| <= ln2/2: Taylor series to r**13 (remainder < 2e-17 relative)."""
-    p = 1.0 / 6227020800.0
-    p = p * r + 1.0 / 479001600.0
-    p = p * r + 1.0 / 39916800.0
-    p = p * r + 1.0 / 3628800.0
-    p = p * r + 1.0 / 362880.0
-    p = p * r + 1.0 / 40320.0
-    p = p * r + 1.0 / 5040.0
-    p = p * r + 1.0 / 720.0
-    p = p * r + 1.0 / 120.0
-    p = p * r + 1.0 / 24.0
-    p = p * r + 1.0 / 6.0
-    p = p * r + 0.5
-    p = p * r + 1.0
-    return p * r
+    return _horner(r, _EXPM1_TAYLOR) * r
 
 
 @njit(cache=True, error_model="numpy")    # LLVM inlines it: see above
@@ -170,10 +178,7 @@ def tanh_f32(x):
     t = a + a
     n = np.rint(t * _F32_LOG2E)
     r = (t - n * _F32_LN2_HI) - n * _F32_LN2_LO
-    p = _F32_TAYLOR[0]
-    for c in _F32_TAYLOR[1:]:
-        p = p * r + c
-    q = (p * r + _F32_ONE) * r
+    q = (_horner(r, _F32_TAYLOR) * r + _F32_ONE) * r
     s = _bits_to_float32((np.int32(n) + np.int32(127)) << np.int32(23))
     e = q * s + (s - _F32_ONE)
     d = e + _F32_TWO
@@ -356,27 +361,20 @@ def _reduce(x):
     return rh, rl, n
 
 
+# sin r = r - r z p(z), cos r = 1 - z/2 + z**2 q(z) with z = r**2: p's coefficients
+# 1/3!, -1/5!, ... 1/17! and q's 1/4!, -1/6!, ... 1/16!, highest power first
+_SIN_TAYLOR = tuple((-1) ** ((k - 3) // 2) / math.factorial(k) for k in range(17, 1, -2))
+_COS_TAYLOR = tuple((-1) ** (k // 2) / math.factorial(k) for k in range(16, 2, -2))
+
+
 @njit(cache=True, inline="always")
 def _sin_cos(rh, rl):
     """(sin, cos) of rh + rl for |rh| <= pi/4 + 2**-49, |rl| <= ulp(rh): Taylor series,
     sin to r**17 and cos to r**16 (remainders below 2**-58 relative), rl to first order."""
     z = rh * rh
-    p = -1.0 / 355687428096000.0
-    p = _fma(p, z, 1.0 / 1307674368000.0)
-    p = _fma(p, z, -1.0 / 6227020800.0)
-    p = _fma(p, z, 1.0 / 39916800.0)
-    p = _fma(p, z, -1.0 / 362880.0)
-    p = _fma(p, z, 1.0 / 5040.0)
-    p = _fma(p, z, -1.0 / 120.0)
-    p = _fma(p, z, 1.0 / 6.0)
+    p = _horner_fma(z, _SIN_TAYLOR)
     s = rh + _fma(rl, _fma(-0.5, z, 1.0), -(rh * z) * p)
-    q = 1.0 / 20922789888000.0
-    q = _fma(q, z, -1.0 / 87178291200.0)
-    q = _fma(q, z, 1.0 / 479001600.0)
-    q = _fma(q, z, -1.0 / 3628800.0)
-    q = _fma(q, z, 1.0 / 40320.0)
-    q = _fma(q, z, -1.0 / 720.0)
-    q = _fma(q, z, 1.0 / 24.0)
+    q = _horner_fma(z, _COS_TAYLOR)
     hz = 0.5 * z
     w = 1.0 - hz
     c = w + (((1.0 - w) - hz) + _fma(z * z, q, -rh * rl))    # 1 - z/2 without its rounding
