@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from ..ir import Graph, Node, Var
 from ..prims.core import Primitive
-from .fusion import _copy, _fused_impl, _fused_infer, _toposort, fused_p, squeeze
+from .fusion import _copy, _fused_impl, _fused_infer, _toposort, fused_p, reduced_axes, squeeze
 
 rowblock_p = Primitive("rowblock", infer=_fused_infer, impl=_fused_impl, kind="fused",
                        differentiable=False, multiple_results=True)
@@ -116,14 +116,10 @@ def _legal(a_node, region, products, graph) -> bool:
     for node in body.nodes:
         if node.prim.kind == "reduction":
             (v,) = node.inputs
-            folds_rows = bool(v.shape) and v.shape[0] == n and 0 in _axes(node)
+            folds_rows = bool(v.shape) and v.shape[0] == n and 0 in reduced_axes(node)
             if folds_rows and node.prim.name not in ROW_SUMS:
                 return False
     return not _depends_on(a, [v for v in region.inputs if v is not a], graph)
-
-
-def _axes(node):
-    return tuple(node.attrs["axes"]) if "axes" in node.attrs else (node.attrs["axis"],)
 
 
 def _body_vars(body):
