@@ -117,7 +117,6 @@ def _import(name: str, path: Path):
 
 
 _BLAS = "scipy.linalg.cython_blas"
-_BLAS_LOCK = threading.Lock()         # one thread loads it; the others find it loaded
 
 
 class _LinalgHook:
@@ -147,10 +146,9 @@ def _preload_blas() -> None:
     """`scipy.linalg.cython_blas` in `sys.modules` without running `scipy.linalg`'s
     `__init__`: Numba's BLAS check and its calls into BLAS need only this module.
     Nothing happens when `scipy.linalg` is already imported or anything fails: Numba
-    then imports it as usual."""
-    with _BLAS_LOCK:
-        if _BLAS not in sys.modules and "scipy.linalg" not in sys.modules:
-            _load_blas_alone()
+    then imports it as usual. Called under _LOAD_LOCK, so one thread loads it."""
+    if _BLAS not in sys.modules and "scipy.linalg" not in sys.modules:
+        _load_blas_alone()
 
 
 def _load_blas_alone() -> None:
