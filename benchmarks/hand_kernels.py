@@ -225,9 +225,8 @@ class NumbaHand:
 
     def prepare(self, task):
         from graphad.bench import Runner, Unavailable
-        from graphad.tree import tree_leaves
+        from graphad.bench.impls import _numpy_leaves
         kernel = HAND.get(task.name)
         if kernel is None:
             raise Unavailable(f"no hand-written Numba kernel for {task.name!r}")
-        return Runner(lambda: kernel, task.args,
-                      lambda result: [np.asarray(leaf) for leaf in tree_leaves(result)])
+        return Runner(lambda: kernel, task.args, _numpy_leaves)

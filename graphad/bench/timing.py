@@ -24,11 +24,6 @@ def _calibrate(fn, target):
     return max(1, int(target / per_call)), per_call
 
 
-def calls_per_batch(fn, target=0.02) -> int:
-    """Calls per batch so that one batch takes about `target` seconds (1 for slow fns)."""
-    return _calibrate(fn, target)[0]
-
-
 def samples(fns: dict, rounds: int, batch_seconds=0.02, budget=None, min_rounds=1,
             pause=0.05) -> dict:
     """name -> seconds per call of `fns[name]()` in each round, batches interleaved.
