@@ -198,8 +198,9 @@ class Staged:
             outs = exe.run(*leaves) if hasattr(exe, "run") else _run_plain(exe, leaves)
             self._guard = self._guards[key] = self._make_guard(key, stages, exe, leaves)
             return tree_unflatten(stages.out_tree, list(outs))
-        self._guard = guard
-        out = guard(args)
+        if guard is not self._guard:      # the one tried above has missed already
+            self._guard = guard
+            out = guard(args)
         if out is _MISS:                  # e.g. an ndarray subclass: not the guard's types
             out = tree_unflatten(stages.out_tree,
                                  _run_plain(self._executable(stages), leaves))
