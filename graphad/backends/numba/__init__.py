@@ -1,7 +1,9 @@
 """The Numba backend: a fused graph becomes one `numba.njit` function.
 
 `prepare` splits each logsumexp into a max loop and an exp-sum loop
-(graphad.passes.split_logsumexp), fuses the optimized graph (graphad.passes.fusion),
+(graphad.passes.split_logsumexp), turns reverse mode's backward chains of products
+into running products that a fused loop accumulates as it goes
+(graphad.passes.products), fuses the optimized graph (graphad.passes.fusion),
 then joins `X @ w`, a row-wise region and `X.T @ d` into one pass over X's rows
 (graphad.passes.rowblock, lowered by rowblock.py); `compile_graph` generates Python
 source for it (codegen.py: one loop nest per fused region, loops.py; BLAS for
@@ -37,6 +39,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from ...ir import Graph
 from ...passes.fusion import VIEWS, fuse, fused_p
 from ...passes.rowblock import row_block, rowblock_p
+from ...passes.products import schedule_products
 from ...passes.split_logsumexp import split_logsumexp
 from .arrays import LOWERINGS
 from .codegen import CONTROL, Options, generate
@@ -78,7 +81,7 @@ def fusible(prim) -> bool:
 
 
 def prepare(graph: Graph) -> Graph:
-    return row_block(fuse(split_logsumexp(graph), fusible))
+    return row_block(fuse(schedule_products(split_logsumexp(graph)), fusible))
 
 
 def _native(node) -> bool:
