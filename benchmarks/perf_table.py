@@ -88,20 +88,22 @@ def first_calls(names, repeats, say, everything_cold=True):
     graphad gradient: "cold" / "warm" with an empty / warm GRAPHAD_CACHE_DIR (Numba's
     cache of graphad's own helpers as installed), "numba ready" warm after Numba's own
     one-time initialization (graphad.bench.firstcall.LABELS), "all cold" with Numba's
-    cache empty too: a pass of its own whose "cold" child is the only one run."""
+    cache empty too: a pass of its own whose "cold" child is the only one run; "imports":
+    importing Numba and graphad's Numba backend before the timing."""
     passes = [(False, ("cold", "warm", "numba ready"), "")]
     if everything_cold:
         passes.append((True, ("cold",), "all "))
     out = {}
     for name in names:
         task = task_of(BY_NAME[name])            # full size: the compiled code differs by shape
-        times, notes = {"cold": [], "warm": [], "numba ready": [], "all cold": []}, []
+        times = {"cold": [], "warm": [], "numba ready": [], "all cold": [], "imports": []}
+        notes = []
         for i in range(repeats):
             say(f"{name}: first call in fresh processes ({i + 1}/{repeats})")
             for fresh_numba, labels, prefix in passes:
                 entry = fresh_process_first_calls(task, [GRAPHAD], fresh_numba_cache=fresh_numba,
                                                   labels=labels)[GRAPHAD.name]
-                for label in labels:
+                for label in labels + ("imports",) * (not prefix):
                     if label in entry:
                         times[prefix + label].append(entry[label])
                 if entry.get("note"):
@@ -165,9 +167,12 @@ def markdown(rows, firsts, machine, settings, quick, threads) -> str:
                   "check, for which graphad.cache loads scipy.linalg.cython_blas alone) that "
                   "any Numba program pays once per process; \"graphad's own part\" is the same call in a fresh process that "
                   "first ran a trivial cached @njit np.dot function (graphad.bench.warmup), "
-                  "so their difference is Numba's. The targets are checked on the first two.",
+                  "so their difference is Numba's. The targets are checked on the first two. "
+                  "Not in any of them: importing Numba and graphad's Numba backend, which "
+                  "graphad does on first use (last column; `import graphad` itself is "
+                  "excluded too).",
                   "", "| workload | empty cache | warm cache | graphad's own part | target | "
-                  "met | all caches empty |", "|---|---:|---:|---:|---|---|---:|"]
+                  "met | all caches empty | imports |", "|---|---:|---:|---:|---|---|---:|---:|"]
         for name, entry in firsts.items():
             cold_limit, warm_limit = FIRST_CALL_TARGETS[name]
             target = f"≤ {cold_limit:g} s" + (f" / ≤ {warm_limit:g} s" if warm_limit else "")
@@ -178,7 +183,8 @@ def markdown(rows, firsts, machine, settings, quick, threads) -> str:
             lines.append(f"| {name} | {format_seconds(entry['cold'])} | "
                          f"{format_seconds(entry['warm'])} | "
                          f"{format_seconds(entry['numba ready'])} | {target} | {met} | "
-                         f"{format_seconds(entry['all cold'])} |")
+                         f"{format_seconds(entry['all cold'])} | "
+                         f"{format_seconds(entry['imports'])} |")
     notes = problem_notes(rows, firsts)
     if notes:
         lines += ["", "Notes:", *notes]

@@ -6,9 +6,10 @@ travel by their importable names) and runs
 same fresh cache directories (GRAPHAD_CACHE_DIR for graphad's compiled code
 and, unless told not to, NUMBA_CACHE_DIR for Numba's): the first run starts
 from an empty cache, each later one finds what the earlier ones left. The
-child imports everything first (imports are not timed), then times, per
-implementation, building its gradient function and calling it once, and
-prints the seconds as JSON.
+child imports graphad and each implementation's `imports` first (not timed, but
+reported as "imports": for graphad's Numba backend that is Numba itself, which
+graphad imports on first use), then times, per implementation, building its
+gradient function and calling it once, and prints the seconds as JSON.
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ _WARM_NUMBA = "--warm-numba"
 # (graphad.bench.warmup): Numba's once-per-process initialization is then done, as in a
 # process that has already run Numba code, and the time left is the implementation's own.
 LABELS = ("cold", "warm", "numba ready")
+IMPORTS = "imports"       # seconds the child spent importing the implementations' modules
 
 
 def portability_problem(task, impls) -> str | None:
@@ -48,7 +50,8 @@ def portability_problem(task, impls) -> str | None:
 
 def fresh_process_first_calls(task, impls, timeout=600.0, fresh_numba_cache=True,
                               labels=("cold", "warm")) -> dict:
-    """{impl name: {label: s for each of `labels`, "note": why one is missing (if any)}}.
+    """{impl name: {label: s for each of `labels`, "imports": s spent importing before the
+    timing, "note": why one is missing (if any)}}.
 
     One child process per label, in the order given, sharing the cache directories: pass
     ("cold",) to time an empty cache only. fresh_numba_cache=False keeps Numba's own cache
@@ -79,6 +82,8 @@ def fresh_process_first_calls(task, impls, timeout=600.0, fresh_numba_cache=True
     for name in names:
         entry, notes = {}, []
         for label, run in runs.items():
+            if IMPORTS in run:
+                entry.setdefault(IMPORTS, float(run[IMPORTS]))
             value = run.get(name, run.get("*", "no result"))
             if isinstance(value, (int, float)):
                 entry[label] = float(value)
@@ -104,18 +109,19 @@ def _run_child(spec, env, timeout, warm_numba=False) -> dict:
     return {"*": f"the child process failed (exit {proc.returncode}): {tail}"}
 
 
-def _preimport(names):
-    """Import what each implementation needs, so the timing excludes imports."""
+def _preimport(impls) -> float:
+    """Import what each implementation needs (its `imports`: a peer's package, the
+    Numba backend graphad imports on first use), so the timing excludes imports; the
+    seconds those imports took."""
     import graphad  # noqa: F401
-    modules = {"compiled": ("numba", "graphad.backends.numba"), "jax": ("jax", "jax.numpy"),
-               "autograd": ("autograd", "autograd.numpy", "autograd.scipy.special"),
-               "torch": ("torch",)}
-    for name in names:
-        for module in modules.get(name, ()):
+    t0 = time.perf_counter()
+    for impl in impls:
+        for module in getattr(impl, "imports", ()):
             try:
                 __import__(module)
             except ImportError:
                 pass
+    return time.perf_counter() - t0
 
 
 def main(argv) -> int:
@@ -127,11 +133,11 @@ def main(argv) -> int:
     with open(argv[0], "rb") as f:
         spec = pickle.load(f)          # imports the modules of the function and implementations
     task, impls = spec["task"], spec["impls"]
-    _preimport([impl.name for impl in impls])
+    imports = _preimport(impls)
     if _WARM_NUMBA in argv[1:]:
         from .warmup import warm_up
         warm_up()
-    out = {}
+    out = {IMPORTS: imports}
     for impl in impls:
         name = impl.name
         try:

@@ -121,6 +121,13 @@ class GraphadCompiled:
         self.backend = backend      # None: whatever graphad.compile defaults to
         self.name = name            # a second instance needs its own column name
 
+    @property
+    def imports(self):
+        """Modules graphad imports on first use, imported before a first call is timed."""
+        from ..backends import DEFAULT_BACKEND
+        return ("numba", "graphad.backends.numba") \
+            if (self.backend or DEFAULT_BACKEND) == "numba" else ()
+
     def prepare(self, task):
         import graphad
         options = {} if self.backend is None else {"backend": self.backend}
@@ -203,6 +210,7 @@ class _Peer:
 class Jax(_Peer):
     name = "jax"
     module = "jax"
+    imports = ("jax", "jax.numpy")
     install = "pip install 'jax[cpu]'"
     description = ("jax.jit(jax.grad(f)), CPU; float64 enabled when inputs are float64; no "
                    "persistent compilation cache (JAX's default), so warm = cold")
@@ -232,6 +240,7 @@ class Jax(_Peer):
 class Autograd(_Peer):
     name = "autograd"
     module = "autograd"
+    imports = ("autograd", "autograd.numpy", "autograd.scipy.special")
     install = "pip install autograd"
     description = "autograd.grad(f) (HIPS autograd)"
 
@@ -250,6 +259,7 @@ class Autograd(_Peer):
 class Torch(_Peer):
     name = "torch"
     module = "torch"
+    imports = ("torch",)
     install = "pip install torch (the CPU build)"
 
     def __init__(self, threads=None):
