@@ -17,10 +17,13 @@ gradient in fresh processes with an empty and then a warm GRAPHAD_CACHE_DIR
 done beforehand (graphad's own part). --quick cuts the large workloads to a few
 thousand rows (graphad.bench.cli.QUICK_ROWS), so its ratios are not the targets'.
 
-BLAS runs single-threaded unless OPENBLAS_NUM_THREADS says otherwise: on 2 cores
-OpenBLAS's spinning threads fight Numba's parallel loops (W6 ran 5-8x slower with
-two BLAS threads on a busy machine). The table records OPENBLAS_CORETYPE: forcing
-OpenBLAS's Haswell kernels on an AVX-512 machine made W3's products 1.8x slower.
+BLAS uses OpenBLAS's default threads (all cores) unless OPENBLAS_NUM_THREADS says
+otherwise. Its worker threads would spin for about 70 ms after each product and
+fight Numba's parallel loops for the 2 cores (W6 ran 5-8x slower); OPENBLAS_THREAD_TIMEOUT=16
+(2**16 cycles, ~20 us), as graphad's Numba backend sets it for SciPy's OpenBLAS, is
+set here before numpy loads its own, so every column runs alike. The table records
+OPENBLAS_CORETYPE: forcing OpenBLAS's Haswell kernels on an AVX-512 machine made W3's
+products 1.8x slower.
 """
 from __future__ import annotations
 
@@ -30,9 +33,10 @@ import statistics
 import sys
 import time
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")       # before numpy loads OpenBLAS
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")      # as graphad's Numba backend sets it,
-                                                         # before any column starts OpenMP
+# as graphad's Numba backend sets them, before numpy loads OpenBLAS and before any
+# column starts OpenMP
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "16")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from graphad.bench.cli import task_of                                   # noqa: E402

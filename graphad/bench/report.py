@@ -36,7 +36,7 @@ def machine_info() -> dict:
     # made float32 matrix products 1.8x slower
     threads = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS",
                                           "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS",
-                                          "OPENBLAS_CORETYPE")
+                                          "OPENBLAS_THREAD_TIMEOUT", "OPENBLAS_CORETYPE")
                if k in os.environ}
     if threads:
         info["thread settings"] = threads

@@ -35,6 +35,12 @@ import numpy as np
 # slower). Sleeping threads cost a few microseconds per parallel loop instead.
 # Set before OpenMP starts; a value the user chose wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# Numba's np.dot calls SciPy's OpenBLAS, whose worker threads spin for 2**28 cycles
+# (~70 ms) after each product before they sleep: the same fight with parallel loops.
+# 2**16 cycles (~20 us) still carries them from one product of a gradient to the next
+# (W3 with 2 BLAS threads: 0.60x JAX; sleeping at once, 2**4: 0.71x). Read when
+# graphad.cache first loads SciPy's BLAS; a value the user chose wins.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "16")
 
 from ...ir import Graph
 from ...passes.fusion import VIEWS, fuse, fused_p
