@@ -9,8 +9,9 @@ AVX-512's 32 registers, and spills about 30% of its vector instructions.
 Two rewrites make that chain one running product, computed as the forward values
 appear:
 - factoring: `g*a*c - g*b` becomes `g*(a*c - b)` when both products are read only
-  there (so nothing is recomputed and nodes only go away); then each layer's adjoint
-  is `g * h` with `h` a function of that layer's forward values;
+  there (so nothing is recomputed and nodes only go away), and `a*c - b` moves up to
+  right after its newest operand; then each layer's adjoint is `g * h`, with `h`
+  computed as soon as that layer's forward values are;
 - reassociation: a tree of multiplications whose inner products are read only by it
   becomes a left-to-right product of its factors in the order the graph defines them,
   each multiplication placed right after its newest factor. The backward chain
@@ -20,7 +21,10 @@ Both change rounding only: a product of n factors is within (n-1) roundings of t
 exact value in any order, and a factored difference rounds once less. At the edge of
 the float range an intermediate can overflow or underflow where the original did
 not, or the other way round (`g*(a - b)` overflows for a = -b = 1e308, g = 0.5,
-where `g*a - g*b` is 1e308); hence a backend option, not an ALGEBRA rule.
+where `g*a - g*b` is 1e308), and an infinite factor meeting a zero term can give
+inf where the original gave nan (g = inf, a = 1, b = 0: `inf - inf*0` is nan,
+`inf*(1 - 0)` is inf). Hence a step of the Numba backend's preparation, next to its
+vectorized math, not an ALGEBRA rule (simplify.py keeps every result as IEEE gives it).
 Floating-point operands of one dtype only; top-level nodes only.
 """
 from __future__ import annotations
