@@ -16,14 +16,13 @@ import numpy as np
 
 from . import cache
 from . import numpy as gnp
-from .backends import BACKENDS, DEFAULT_BACKEND, prepare
+from .backends import BACKENDS, DEFAULT_BACKEND
 from .errors import GraphadError
 from .ir import Graph
 from .passes.dce import dce
-from .passes.inline_custom import inline_custom_calls
 from .passes.pipeline import DEFAULT_PASSES, optimize
 from .passes.reverse_mode import reverse_mode
-from .stages import Stages
+from .stages import Stages, fused_stage
 from .trace import inline_graph, trace_function
 from .tree import LEAF, TreeDef, tree_flatten, tree_leaves, tree_unflatten
 
@@ -154,8 +153,9 @@ class Staged:
         optimized, more = optimize(adjoint, self.passes)
         records += more
         # The fused stage is what this backend (or, uncompiled, the default) would run.
-        fused = prepare(inline_custom_calls(optimized), self.backend or DEFAULT_BACKEND)
-        stages = Stages(tf.graph, adjoint, optimized, fused, records, out_tree, tf.captured)
+        fused = fused_stage(optimized, self.backend or DEFAULT_BACKEND, self.fastmath)
+        stages = Stages(tf.graph, adjoint, optimized, fused, records, out_tree, tf.captured,
+                        self.fastmath)
         return stages.describe(self.fun, tf, getattr(self.transform, "argnums", None))
 
     def _stages(self, args):
@@ -238,7 +238,9 @@ def compile(fun, static_argnums=(), backend=DEFAULT_BACKEND, passes=None,  # noq
             fastmath=True):
     """Trace on first call per signature, optimize, compile with `backend`, cache.
     `fastmath=False` makes the Numba backend call the C library's exp, log, tanh, ...
-    instead of graphad's vectorizable ones (accuracy: graphad/backends/numba/vecmath.py)."""
+    instead of graphad's vectorizable ones (accuracy: graphad/backends/numba/vecmath.py)
+    and keep products as the optimized graph writes them (no factoring or reassociation,
+    graphad/passes/products.py)."""
     if isinstance(fun, Staged):
         statics = fun.static_argnums | frozenset(
             (static_argnums,) if isinstance(static_argnums, int) else static_argnums)

@@ -2,6 +2,13 @@
 from __future__ import annotations
 
 
+def fused_stage(optimized, backend: str, fastmath=True):
+    """What `backend` compiles for the optimized graph (custom VJPs inlined)."""
+    from .backends import prepare
+    from .passes.inline_custom import inline_custom_calls
+    return prepare(inline_custom_calls(optimized), backend, fastmath)
+
+
 class Stages:
     """traced -> adjoint -> optimized -> fused, with the pass records.
 
@@ -13,11 +20,13 @@ class Stages:
 
     NAMES = ("traced", "adjoint", "optimized", "fused")
 
-    def __init__(self, traced, adjoint, optimized, fused, records, out_tree, captured):
+    def __init__(self, traced, adjoint, optimized, fused, records, out_tree, captured,
+                 fastmath=True):
         self.traced = traced
         self.adjoint = adjoint
         self.optimized = optimized
         self.fused = fused
+        self.fastmath = fastmath    # what `fused` was prepared with
         self.records = records
         self.out_tree = out_tree
         self.captured = captured
@@ -60,7 +69,9 @@ class Stages:
             if backend == "numpy":
                 exe = compile_graph(self.optimized, backend)
             else:
-                exe = compile_graph(self.fused, backend, libm=not fastmath)
+                fused = self.fused if fastmath == self.fastmath else \
+                    fused_stage(self.optimized, backend, fastmath)
+                exe = compile_graph(fused, backend, libm=not fastmath)
             self._executables[key] = exe
         return exe
 

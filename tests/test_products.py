@@ -18,6 +18,7 @@ from graphad.passes.products import schedule_products
 from graphad.passes.reverse_mode import reverse_mode
 from graphad.prims import BY_NAME
 from graphad.trace import trace_function
+from random_graphs import adjoint_graphs, graphs
 
 F64 = np.float64
 
@@ -82,7 +83,40 @@ def test_a_product_read_elsewhere_is_not_factored():
 def test_only_one_floating_dtype(dtype):
     b, (g, a, d) = _inputs((3,), (3,), (3,), dtype=dtype)
     graph = b.build([_op(b, "sub", _op(b, "mul", g, a), _op(b, "mul", g, d))])
-    assert (schedule_products(graph) is graph) == (dtype is np.int64)
+    out = schedule_products(graph)
+    assert (out is graph) == (dtype is np.int64)
+    args = [np.array([1.5, -2.0, 3.0], dtype), np.array([2.0, 0.5, -1.0], dtype),
+            np.array([0.25, 4.0, 2.0], dtype)]
+    (want,), (got,) = evaluate(graph, args), evaluate(out, args)
+    assert got.dtype == dtype
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_every_shared_factor_comes_out_at_once():
+    # (g*g)*a - (g*g)*c -> (g*g)*(a - c) in one application: the pass is idempotent
+    b, (g, a, c) = _inputs((3,), (3,), (3,))
+    gg = _op(b, "mul", g, g)
+    graph = b.build([_op(b, "sub", _op(b, "mul", gg, a), _op(b, "mul", _op(b, "mul", g, g), c))])
+    out = schedule_products(graph)
+    assert str(out) == """{ lambda a:f64[3], b:f64[3], c:f64[3] .
+  d:f64[3] = sub b c
+  e:f64[3] = mul a a
+  f:f64[3] = mul e d
+  return f }"""
+    assert schedule_products(out) is out
+
+
+def test_a_long_product_chain_does_not_recurse_without_bound():
+    # factoring looks a few products deep; a 3000-factor chain once hit the recursion limit
+    def f(x):
+        p = x
+        for k in range(3000):
+            p = p * gnp.sin(x + k)
+        return p - x
+    x = np.linspace(0.1, 0.2, 4)
+    graph = trace_function(f, [x]).graph
+    out = schedule_products(graph)
+    np.testing.assert_allclose(evaluate(out, [x])[0], evaluate(graph, [x])[0], rtol=1e-12)
 
 
 def test_a_product_tree_multiplies_in_definition_order():
@@ -104,13 +138,21 @@ def test_a_product_tree_multiplies_in_definition_order():
     assert schedule_products(out) is out                  # already in order: unchanged
 
 
-def test_broadcast_factors_keep_the_result_type():
-    b, (s, v, m) = _inputs((), (3,), (2, 3))
-    p = _op(b, "mul", _op(b, "mul", m, v), s)
-    out = schedule_products(b.build([p]))
+def test_one_smaller_factor_goes_last_and_more_stay_as_written():
+    # each factor smaller than the result costs a full-size product once mixed in
+    b, (s, m) = _inputs((3,), (2, 3))
+    m1, m2 = _op(b, "sin", m), _op(b, "cos", m)
+    graph = b.build([_op(b, "mul", _op(b, "mul", m2, s), m1)])       # out of order
+    out = schedule_products(graph)
+    assert [(n.prim.name, [str(v.type) for v in n.inputs]) for n in out.nodes][-2:] == \
+        [("mul", ["f64[2,3]", "f64[2,3]"]), ("mul", ["f64[2,3]", "f64[3]"])]
     assert out.outputs[0].type == TensorType((2, 3), F64)
-    args = [np.array(2.0), np.arange(3.0), np.ones((2, 3))]
-    np.testing.assert_array_equal(evaluate(out, args)[0], evaluate(b.build([p]), args)[0])
+    args = [np.arange(3.0), np.arange(6.0).reshape(2, 3)]
+    np.testing.assert_allclose(evaluate(out, args)[0], evaluate(graph, args)[0], rtol=1e-15)
+    b, (s, t, m) = _inputs((3,), (2, 1), (2, 3))
+    m1, m2 = _op(b, "sin", m), _op(b, "cos", m)
+    graph = b.build([_op(b, "mul", _op(b, "mul", _op(b, "mul", m2, s), m1), t)])
+    assert schedule_products(graph) is graph
 
 
 def test_the_logistic_map_adjoint_becomes_one_running_product():
@@ -129,6 +171,18 @@ def test_the_logistic_map_adjoint_becomes_one_running_product():
     np.testing.assert_allclose(evaluate(schedule_products(graph), [x])[0],
                                evaluate(graph, [x])[0], rtol=1e-9)
     assert np.median(np.abs(got - want) / np.abs(want)) < 1e-6
+
+
+def test_fastmath_false_keeps_products_as_written():
+    from graphad.backends.numba import prepare
+    graph, _ = _logistic_grad(3)
+    muls = sum(n.prim.name == "mul" for n in graph.nodes)
+
+    def fused_muls(g):
+        return sum(n.prim.name == "mul" for f in g.nodes if f.prim is fused_p
+                   for n in f.attrs["body"].nodes)
+    assert fused_muls(prepare(graph, fastmath=False)) == muls
+    assert fused_muls(prepare(graph)) < muls
 
 
 LAYERS = {
@@ -156,3 +210,19 @@ def test_random_layer_chains_keep_their_gradient(names, seed):
     out.verify()
     for want, got in zip(evaluate(graph, args), evaluate(out, args)):
         np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-13)
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(st.one_of(graphs(max_steps=12), adjoint_graphs(), adjoint_graphs(dtype=np.float32)))
+def test_random_graphs_keep_their_values_and_a_second_run_changes_nothing(case):
+    graph, args = case
+    for g in (graph, optimize(graph)[0]):
+        out = schedule_products(g)
+        out.verify()
+        assert out.out_types == g.out_types
+        assert schedule_products(out) is out
+        for want, got in zip(evaluate(g, args), evaluate(out, args)):
+            rtol = 1e-4 if np.asarray(want).dtype == np.float32 else 1e-9
+            scale = max(1.0, float(np.max(np.abs(want), initial=0.0)))
+            np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * 1e-2 * scale)

@@ -11,11 +11,12 @@ DEFAULT_BACKEND = "numba"
 BACKENDS = ("numpy", "numba")
 
 
-def prepare(graph, backend: str):
-    """The graph a backend compiles (the "fused" stage) from the optimized graph."""
+def prepare(graph, backend: str, fastmath=True):
+    """The graph a backend compiles (the "fused" stage) from the optimized graph;
+    `fastmath` as for `graphad.compile`."""
     if backend == "numba":
         from .numba import prepare as prepare_numba
-        return prepare_numba(graph)
+        return prepare_numba(graph, fastmath)
     return graph
 
 

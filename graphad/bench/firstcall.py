@@ -50,8 +50,9 @@ def portability_problem(task, impls) -> str | None:
 
 def fresh_process_first_calls(task, impls, timeout=600.0, fresh_numba_cache=True,
                               labels=("cold", "warm")) -> dict:
-    """{impl name: {label: s for each of `labels`, "imports": s spent importing before the
-    timing, "note": why one is missing (if any)}}.
+    """{impl name: {label: s for each of `labels`, "imports": s the first child spent
+    importing before its timing (every implementation's imports together, so the same
+    for each), "note": why one is missing (if any)}}.
 
     One child process per label, in the order given, sharing the cache directories: pass
     ("cold",) to time an empty cache only. fresh_numba_cache=False keeps Numba's own cache

@@ -16,6 +16,9 @@ appear:
   becomes a left-to-right product of its factors in the order the graph defines them,
   each multiplication placed right after its newest factor. The backward chain
   `((h20*h19)*...)*h1` becomes `((h1*h2)*...)*h20`, accumulated layer by layer.
+  Factors of the result's shape only, and one smaller factor (a constant, say) that
+  goes last: each smaller factor costs a full-size product once mixed in, so a tree
+  with more of them is left as written.
 
 Both change rounding only: a product of n factors is within (n-1) roundings of the
 exact value in any order, and a factored difference rounds once less. At the edge of
@@ -23,8 +26,11 @@ the float range an intermediate can overflow or underflow where the original did
 not, or the other way round (`g*(a - b)` overflows for a = -b = 1e308, g = 0.5,
 where `g*a - g*b` is 1e308), and an infinite factor meeting a zero term can give
 inf where the original gave nan (g = inf, a = 1, b = 0: `inf - inf*0` is nan,
-`inf*(1 - 0)` is inf). Hence a step of the Numba backend's preparation, next to its
-vectorized math, not an ALGEBRA rule (simplify.py keeps every result as IEEE gives it).
+`inf*(1 - 0)` is inf; so does any infinite common factor with a != b), and a zero
+result can change sign (g = -1, a = b = 1: `-1 - -1` is +0, `-1*(1 - 1)` is -0).
+Hence a step of the Numba backend's preparation that `fastmath=False` turns off,
+next to its vectorized math, not an ALGEBRA rule (simplify.py keeps every result as
+IEEE gives it).
 Floating-point operands of one dtype only; top-level nodes only.
 """
 from __future__ import annotations
@@ -35,7 +41,7 @@ from ..ir import Graph, Node, Var
 from ..prims import elementwise as E
 from .dce import dce
 
-MAX_TERM_FACTORS = 4            # factoring looks this deep into each product
+MAX_TERM_FACTORS = 4            # factoring takes at most this many factors of a product
 
 
 def schedule_products(graph: Graph) -> Graph:
@@ -88,13 +94,16 @@ def _factor(graph: Graph) -> Graph:
     producer = {v: n for n in graph.nodes for v in n.outputs}
     slots, rename = _Slots(graph), {}
 
-    def factors(v):         # v's factors through products read only here, left to right
+    def factors(v, depth=0):
+        """v's factors through products read only here, left to right, looking at most
+        MAX_TERM_FACTORS multiplications deep; None when v is not such a product."""
         node = producer.get(v)
-        if node is None or node.prim is not E.mul_p or uses[v] != 1:
+        if depth == MAX_TERM_FACTORS or node is None or node.prim is not E.mul_p \
+                or uses[v] != 1:
             return None
         found = []
         for u in (rename.get(w, w) for w in node.inputs):
-            inner = factors(u)
+            inner = factors(u, depth + 1)
             found += inner if inner is not None and len(found) + len(inner) < MAX_TERM_FACTORS \
                 else [u]
         return found
@@ -105,17 +114,20 @@ def _factor(graph: Graph) -> Graph:
         a, b = (factors(rename.get(v, v)) for v in node.inputs)
         if a is None or b is None or not _same_float(a + b, node.out.dtype):
             continue
-        common = next((f for f in a if f in b), None)
-        if common is None:
+        common = list((Counter(a) & Counter(b)).elements())
+        if len(common) in (len(a), len(b)):
+            common = common[:-1]          # both sides keep a factor: no constant 1 to make
+        if not common:
             continue
-        a.remove(common)
-        b.remove(common)
+        for f in common:
+            a.remove(f)
+            b.remove(f)
         diff_type = node.prim.infer(_product_type(a), _product_type(b))
-        if E.mul_p.infer(common.type, diff_type) != node.out.type:
+        if E.mul_p.infer(_product_type(common), diff_type) != node.out.type:
             continue
         diff = slots.emit(node.prim, slots.product(a, node.meta), slots.product(b, node.meta),
                           node.meta)
-        new = slots.emit(E.mul_p, common, diff, node.meta)
+        new = slots.emit(E.mul_p, slots.product(common, node.meta), diff, node.meta)
         slots.slots[i].remove(node)
         rename[node.out] = new
         uses[new] = uses[node.out]
@@ -169,8 +181,12 @@ def _reassociate(graph: Graph) -> Graph:
         if node.prim is not E.mul_p or inner(node.out):
             continue
         factors = leaves(node.out)
-        order = sorted(factors, key=lambda f: slots.pos.get(f, -1))
-        if len(factors) < 3 or not _same_float(factors, node.out.dtype) or \
+        full = sorted((f for f in factors if f.shape == node.out.shape),
+                      key=lambda f: slots.pos.get(f, -1))
+        order = full + [f for f in factors if f.shape != node.out.shape]
+        # factors of a smaller shape go last, one at most: each costs a full-size product
+        if len(full) < 2 or len(order) - len(full) > 1 or \
+                not _same_float(factors, node.out.dtype) or \
                 _product_type(order) != node.out.type or \
                 factors == order and _left_deep(node.out, producer, inner):
             continue

@@ -3,7 +3,7 @@
 `prepare` splits each logsumexp into a max loop and an exp-sum loop
 (graphad.passes.split_logsumexp), turns reverse mode's backward chains of products
 into running products that a fused loop accumulates as it goes
-(graphad.passes.products), fuses the optimized graph (graphad.passes.fusion),
+(graphad.passes.products; rounding-level, so only with fastmath), fuses the optimized graph (graphad.passes.fusion),
 then joins `X @ w`, a row-wise region and `X.T @ d` into one pass over X's rows
 (graphad.passes.rowblock, lowered by rowblock.py); `compile_graph` generates Python
 source for it (codegen.py: one loop nest per fused region, loops.py; BLAS for
@@ -86,8 +86,12 @@ def fusible(prim) -> bool:
     return lowering_of(prim) in ("scalar", "reduction") and not prim.multiple_results
 
 
-def prepare(graph: Graph) -> Graph:
-    return row_block(fuse(schedule_products(split_logsumexp(graph)), fusible))
+def prepare(graph: Graph, fastmath=True) -> Graph:
+    """`fastmath=False` leaves products as written (schedule_products changes rounding)."""
+    graph = split_logsumexp(graph)
+    if fastmath:
+        graph = schedule_products(graph)
+    return row_block(fuse(graph, fusible))
 
 
 def _native(node) -> bool:
