@@ -166,7 +166,7 @@ def markdown(rows, firsts, machine, settings, quick, threads) -> str:
                   f"{repeats}: with an empty GRAPHAD_CACHE_DIR (Numba's cache of graphad's "
                   "own @njit helpers as installed), then with the cache that run left; the "
                   "last column empties NUMBA_CACHE_DIR too (a first use after installing). "
-                  "The warm-cache column is everything a fresh process pays, including Numba's "
+                  "The warm-cache column is what the call costs a fresh process, including Numba's "
                   "one-time initialization (its target registries; numba.np.arraymath's BLAS "
                   "check, for which graphad.cache loads scipy.linalg.cython_blas alone) that "
                   "any Numba program pays once per process; \"graphad's own part\" is the same call in a fresh process that "
