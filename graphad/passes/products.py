@@ -40,6 +40,7 @@ from collections import Counter
 from ..ir import Graph, Node, Var
 from ..prims import elementwise as E
 from .dce import dce
+from .subgraphs import use_counts
 
 MAX_TERM_FACTORS = 4            # factoring takes at most this many factors of a product
 
@@ -47,12 +48,6 @@ MAX_TERM_FACTORS = 4            # factoring takes at most this many factors of a
 def schedule_products(graph: Graph) -> Graph:
     out = _reassociate(dce(_factor(graph)))
     return graph if out.nodes == graph.nodes else dce(out)
-
-
-def _uses(graph) -> Counter:
-    uses = Counter(v for n in graph.nodes for v in n.inputs)
-    uses.update(graph.outputs)
-    return uses
 
 
 class _Slots:
@@ -90,7 +85,7 @@ def _same_float(vars_, dtype) -> bool:
 # ---- factoring ----------------------------------------------------------------------
 
 def _factor(graph: Graph) -> Graph:
-    uses = _uses(graph)
+    uses = use_counts(graph)
     producer = {v: n for n in graph.nodes for v in n.outputs}
     slots, rename = _Slots(graph), {}
 
@@ -156,7 +151,7 @@ def _renamed(node, rename):
 # ---- reassociation ------------------------------------------------------------------
 
 def _reassociate(graph: Graph) -> Graph:
-    uses = _uses(graph)
+    uses = use_counts(graph)
     producer = {v: n for n in graph.nodes for v in n.outputs}
     user = {v: n for n in graph.nodes for v in n.inputs if uses[v] == 1}
     slots = _Slots(graph)

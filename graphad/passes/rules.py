@@ -32,7 +32,7 @@ from ..ir import Const, Graph, Node, TensorType, Var
 from ..prims import BY_NAME
 from ..prims.creation import constant_p
 from .facts import Facts, const_value, splat_value
-from .subgraphs import memoized, renamed
+from .subgraphs import memoized, renamed, use_counts
 
 _BROADCAST_TO = BY_NAME["broadcast_to"]
 COMMUTATIVE = frozenset({"add", "mul", "maximum", "minimum", "eq", "ne", "logical_and",
@@ -486,9 +486,7 @@ class _Rewriter:
 
 def rewrite(graph: Graph, rules: Rules, hits: Counter | None = None) -> Graph:
     """Apply `rules` over `graph` in one ordered walk; `graph` itself if nothing fired."""
-    uses = Counter(v for node in graph.nodes for v in node.inputs)
-    uses.update(graph.outputs)
-    rw = _Rewriter(rules, hits if hits is not None else Counter(), uses)
+    rw = _Rewriter(rules, hits if hits is not None else Counter(), use_counts(graph))
     for node in graph.nodes:
         rw.visit(node)
     if not rw.changed:

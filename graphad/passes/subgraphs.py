@@ -1,7 +1,18 @@
-"""Passes recurse into the graphs nodes carry as attributes (fusion, control flow)."""
+"""Passes recurse into the graphs nodes carry as attributes (fusion, control flow);
+and what several passes need to know of a graph's equations."""
 from __future__ import annotations
 
+from collections import Counter
+
 from ..ir import Graph, Node, Var
+
+
+def use_counts(graph: Graph) -> Counter:
+    """How often each var is read: as a node's input (a node with sub-graphs lists what
+    they read among its inputs) or as one of the graph's outputs."""
+    uses = Counter(v for node in graph.nodes for v in node.inputs)
+    uses.update(graph.outputs)
+    return uses
 
 
 def map_subgraphs(node: Node, fn) -> Node:
