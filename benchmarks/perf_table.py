@@ -107,9 +107,11 @@ def first_calls(names, repeats, say, everything_cold=True):
             for fresh_numba, labels, prefix in passes:
                 entry = fresh_process_first_calls(task, [GRAPHAD], fresh_numba_cache=fresh_numba,
                                                   labels=labels)[GRAPHAD.name]
-                for label in labels + ("imports",) * (not prefix):
+                for label in labels:
                     if label in entry:
                         times[prefix + label].append(entry[label])
+                if not prefix and "imports" in entry:      # the same modules in every pass
+                    times["imports"].append(entry["imports"])
                 if entry.get("note"):
                     notes.append(prefix + entry["note"])
         out[name] = {column: statistics.median(v) if v else None for column, v in times.items()}
@@ -166,10 +168,11 @@ def markdown(rows, firsts, machine, settings, quick, threads) -> str:
                   f"{repeats}: with an empty GRAPHAD_CACHE_DIR (Numba's cache of graphad's "
                   "own @njit helpers as installed), then with the cache that run left; the "
                   "last column empties NUMBA_CACHE_DIR too (a first use after installing). "
-                  "The warm-cache column is what the call costs a fresh process, including Numba's "
-                  "one-time initialization (its target registries; numba.np.arraymath's BLAS "
-                  "check, for which graphad.cache loads scipy.linalg.cython_blas alone) that "
-                  "any Numba program pays once per process; \"graphad's own part\" is the same call in a fresh process that "
+                  "The warm-cache column is what the call costs a fresh process, including "
+                  "Numba's one-time initialization (its target registries; "
+                  "numba.np.arraymath's BLAS check, for which graphad.cache loads "
+                  "scipy.linalg.cython_blas alone) that any Numba program pays once per "
+                  "process; \"graphad's own part\" is the same call in a fresh process that "
                   "first ran a trivial cached @njit np.dot function (graphad.bench.warmup), "
                   "so their difference is Numba's. The targets are checked on the first two. "
                   "Not in any of them: importing Numba and graphad's Numba backend, which "

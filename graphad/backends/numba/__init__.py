@@ -3,8 +3,8 @@
 `prepare` splits each logsumexp into a max loop and an exp-sum loop
 (graphad.passes.split_logsumexp), turns reverse mode's backward chains of products
 into running products that a fused loop accumulates as it goes
-(graphad.passes.products; rounding-level, so only with fastmath), fuses the optimized graph (graphad.passes.fusion),
-then joins `X @ w`, a row-wise region and `X.T @ d` into one pass over X's rows
+(graphad.passes.products; rounding-level, so only with fastmath), fuses the
+optimized graph (graphad.passes.fusion), then joins `X @ w`, a row-wise region and `X.T @ d` into one pass over X's rows
 (graphad.passes.rowblock, lowered by rowblock.py); `compile_graph` generates Python
 source for it (codegen.py: one loop nest per fused region, loops.py; BLAS for
 dot_general and whole-array code for other nodes, arrays.py), stores the source in

@@ -11,8 +11,8 @@ take and return float64; float32 kernels compute in float64 and round once (in t
 tests, always the correctly rounded float32), except tanh, which has a float32 twin,
 tanh_f32 (3 ulp of float32; float32 lanes are twice as many and its division is
 cheaper: a 128x256 float32 tanh layer 41.5 -> 11.7 us, numpy's 6.3 us). scalar.INLINE
-says which functions use them. Max error over each whole domain (tests/test_vecmath.py), against numpy: exp
-1 ulp, expm1 2, log 1, log1p 2, tanh 3, sinh 3, cosh 3; against long double: sin
+says which functions use them. Max error over each whole domain
+(tests/test_vecmath.py), against numpy: exp 1 ulp, expm1 2, log 1, log1p 2, tanh 3, sinh 3, cosh 3; against long double: sin
 and cos 0.85 ulp, tan 2.5 (numpy's float64 sin: 0.52 on random arguments, but 1e5
 near some multiples of pi/2, where ours stay correctly rounded); special values
 exact. scalar.INLINE routes all of them into the generated kernels.
